@@ -1,0 +1,36 @@
+# graphwatch: `make run` starts the local stack, `make test` runs every check.
+# Both install what is missing first (Rust components, Java 17, DynamoDB Local, moto, cfn-lint).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+SERVICES := tools/local-services
+VENV_BIN := .local/venv/bin
+
+.PHONY: help deps run test lint unit bench fmt
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+deps: ## install what is missing
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+	@$(SERVICES) install
+
+run: deps ## start the local stack (DynamoDB Local, Secrets Manager) and print its endpoints
+	@$(SERVICES) start
+
+test: deps lint unit ## every check: format, clippy, all tests on the local services, cfn-lint
+
+lint: ## formatting, clippy and the template linter
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(VENV_BIN)/cfn-lint template.yaml
+
+unit: ## all tests (unit and integration) with the local services started for them
+	$(SERVICES) run -- cargo nextest run --workspace --locked --no-fail-fast
+
+fmt: ## format the code
+	cargo fmt --all

@@ -1,0 +1,14 @@
+//! The library every graphwatch Lambda function uses.
+//!
+//! - [`config`]: typed settings from the environment
+//! - [`store`]: the single-table DynamoDB repository
+//! - [`secrets`]: the app secret from Secrets Manager, cached
+//! - [`crypt`]: AES-256-GCM sealing of stored credentials
+//! - [`http`]: API Gateway response helpers with stable error codes
+//! - [`privacy`]: the privacy scanning engine (re-exported from `graphwatch-privacy`)
+
+pub mod config;
+pub mod crypt;
+pub mod http;
+pub mod secrets;
+pub mod store;
