@@ -5,10 +5,13 @@
 //! - [`secrets`]: the app secret from Secrets Manager, cached
 //! - [`crypt`]: AES-256-GCM sealing of stored credentials
 //! - [`http`]: API Gateway response helpers with stable error codes
-//! - [`privacy`]: the privacy scanning engine (re-exported from `graphwatch-privacy`)
+//! - [`notify`]: the Graph webhook protocol (handshake, payloads, clientState, dedupe keys)
+//! - [`telemetry`]: structured JSON logs with request ids
 
 pub mod config;
 pub mod crypt;
 pub mod http;
+pub mod notify;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;

@@ -259,13 +259,23 @@ async fn batched_subscription_reads_skip_unknown_ids() {
 async fn drive_lease_checkpoint_and_pending() {
     let store = store().await;
     let t = now();
-    assert!(!store.mark_drive_pending("d1", t).await.unwrap(), "unknown drive");
+    assert_eq!(
+        store.mark_drive_pending("d1", 1, t).await.unwrap(),
+        PendingMark::UnknownDrive
+    );
     store.register_drive("d1", "tenant-a", "user-1", t).await.unwrap();
-    assert!(store.mark_drive_pending("d1", t).await.unwrap());
-    assert!(store.mark_drive_pending("d1", t).await.unwrap());
+    assert_eq!(
+        store.mark_drive_pending("d1", 1, t).await.unwrap(),
+        PendingMark::AlreadyPending,
+        "registered pending"
+    );
+    assert_eq!(
+        store.mark_drive_pending("d1", 2, t).await.unwrap(),
+        PendingMark::AlreadyPending
+    );
     let d = store.get_drive("d1").await.unwrap().unwrap();
     assert!(d.pending && d.active);
-    assert_eq!(d.notification_count, 2);
+    assert_eq!(d.notification_count, 3);
     assert_eq!(d.delta_link, None);
 
     let lease = Duration::minutes(15);
@@ -319,6 +329,11 @@ async fn drive_lease_checkpoint_and_pending() {
         .await
         .unwrap()
         .is_some());
+    assert_eq!(
+        store.mark_drive_pending("d1", 1, later).await.unwrap(),
+        PendingMark::Marked,
+        "idle to pending during a pass"
+    );
     assert!(
         !store
             .complete_drive_pass("d1", "run-b", "https://graph/delta?token=1", later)
@@ -333,7 +348,7 @@ async fn drive_lease_checkpoint_and_pending() {
     let d = store.get_drive("d1").await.unwrap().unwrap();
     assert_eq!(d.delta_link.as_deref(), Some("https://graph/delta?token=1"));
     assert_eq!((d.checkpoint, d.lease_owner, d.current_scan_id), (None, None, None));
-    assert!(!d.pending);
+    assert!(d.pending, "the notification during the pass still waits");
 
     assert!(store.request_full_rescan("d1").await.unwrap());
     let d = store.get_drive("d1").await.unwrap().unwrap();
@@ -496,10 +511,34 @@ async fn unreachable_dynamodb_is_a_transient_error() {
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .build();
     let store = Store::new(aws_sdk_dynamodb::Client::from_conf(conf), "t");
-    let err = store.mark_drive_pending("d1", now()).await.unwrap_err();
+    let err = store.mark_drive_pending("d1", 1, now()).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
 
     let missing_table = Store::new(graphwatch_testkit::dynamodb(), "no-such-table");
     let err = missing_table.get_drive("d1").await.unwrap_err();
     assert!(!err.is_transient(), "a missing table is not worth retrying: {err}");
+}
+
+#[tokio::test]
+async fn notification_records_are_kept_per_subscription_and_idempotent() {
+    let store = store().await;
+    let t = now();
+    let record = |key: &str| NotificationRecord {
+        subscription_id: "mail-sub".into(),
+        dedupe_key: key.into(),
+        change_type: "created".into(),
+        resource: "Users/u1/Messages/m1".into(),
+        resource_id: Some("m1".into()),
+        tenant_id: "tenant-a".into(),
+        received_at: t,
+    };
+    store.put_notification_record(&record("k1")).await.unwrap();
+    store.put_notification_record(&record("k1")).await.unwrap();
+    store.put_notification_record(&record("k2")).await.unwrap();
+    let kept = store.notification_records("mail-sub").await.unwrap();
+    assert_eq!(
+        kept.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>(),
+        ["k1", "k2"]
+    );
+    assert!(store.notification_records("other").await.unwrap().is_empty());
 }

@@ -32,6 +32,7 @@ pub const ACTIVE_DRIVES_PK: &str = "DRIVES";
 pub const RENEWAL_SHARDS: u8 = 8;
 
 pub const SEEN_TTL_SECONDS: i64 = 24 * 3600;
+pub const NOTIFICATION_TTL_SECONDS: i64 = 7 * 24 * 3600;
 pub const RETIRED_TTL_SECONDS: i64 = 30 * 24 * 3600;
 pub const AUDIT_TTL_SECONDS: i64 = 365 * 24 * 3600;
 
@@ -66,6 +67,14 @@ pub fn state_pk(state: &str) -> String {
 
 pub fn seen_pk(key: &str) -> String {
     format!("SEEN#{key}")
+}
+
+pub fn notification_pk(subscription_id: &str) -> String {
+    format!("NOTIF#{subscription_id}")
+}
+
+pub fn notification_sk(received_at: OffsetDateTime, dedupe_key: &str) -> String {
+    format!("{}#{dedupe_key}", index_time(received_at))
 }
 
 pub fn scan_sk(started_at: OffsetDateTime, scan_id: &str) -> String {

@@ -356,6 +356,34 @@ impl Store {
         self.delete(seen_pk(key), SEEN_SK).await
     }
 
+    /// Keeps a change notification of a non-drive resource (mail, events, contacts, Teams)
+    /// for consumers, for a week. Idempotent: the same notification overwrites itself.
+    pub async fn put_notification_record(&self, record: &NotificationRecord) -> Result<(), StoreError> {
+        let item = to_item(
+            record,
+            [
+                (PK, s(notification_pk(&record.subscription_id))),
+                (SK, s(notification_sk(record.received_at, &record.dedupe_key))),
+                (TTL, n(record.received_at.unix_timestamp() + NOTIFICATION_TTL_SECONDS)),
+            ],
+        )?;
+        self.put(item).await
+    }
+
+    /// A subscription's kept notifications, oldest first.
+    pub async fn notification_records(&self, subscription_id: &str) -> Result<Vec<NotificationRecord>, StoreError> {
+        let items = self
+            .query_all(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :p")
+                    .expression_attribute_values(":p", s(notification_pk(subscription_id))),
+            )
+            .await?;
+        items.into_iter().map(from_item).collect()
+    }
+
     // ---- subscriptions -----------------------------------------------------------------
 
     fn subscription_item(sub: &Subscription, now: OffsetDateTime) -> Result<Item, StoreError> {
@@ -572,17 +600,45 @@ impl Store {
         items.into_iter().map(from_item).collect()
     }
 
-    /// Marks a drive as having work (one atomic update that also counts the notification
-    /// and stamps its time); `false` when the drive is unknown.
-    pub async fn mark_drive_pending(&self, drive_id: &str, now: OffsetDateTime) -> Conditional<bool> {
-        self.update_if(
-            (drive_pk(drive_id), DRIVE_SK),
-            EXISTS,
-            "SET pending = :true, last_notification_at = :now ADD notification_count :one",
-            &[],
-            vec![(":true", AttributeValue::Bool(true)), (":now", ts(now)), (":one", n(1))],
-        )
-        .await
+    /// Marks a drive as having work, in one atomic update that also adds `notifications`
+    /// to its count and stamps their time. Only a change from not-pending to pending wakes
+    /// the scanner (the stream filter looks for that transition), so a burst of
+    /// notifications makes one mark however many arrive.
+    pub async fn mark_drive_pending(
+        &self,
+        drive_id: &str,
+        notifications: u64,
+        now: OffsetDateTime,
+    ) -> Conditional<PendingMark> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(drive_pk(drive_id)))
+            .key(SK, s(DRIVE_SK))
+            .condition_expression(EXISTS)
+            .update_expression("SET pending = :true, last_notification_at = :now ADD notification_count :count")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":count", n(notifications))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                let was_pending = out
+                    .attributes
+                    .and_then(|a| a.get("pending").and_then(|v| v.as_bool().ok()).copied())
+                    .unwrap_or(false);
+                Ok(if was_pending {
+                    PendingMark::AlreadyPending
+                } else {
+                    PendingMark::Marked
+                })
+            }
+            Err(e) if condition_failed(&e) => Ok(PendingMark::UnknownDrive),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Forgets a drive's deltaLink and marks it pending, so the next pass is a full rescan.

@@ -138,6 +138,37 @@ pub struct Subscription {
     pub version: u64,
 }
 
+/// What [`crate::store::Store::mark_drive_pending`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingMark {
+    /// The drive went from idle to pending: the scanner wakes.
+    Marked,
+    /// The drive was already pending: the notification joined the waiting work.
+    AlreadyPending,
+    /// No such drive.
+    UnknownDrive,
+}
+
+/// A kept change notification of a non-drive resource, for consumers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// Subscription it arrived on.
+    pub subscription_id: String,
+    /// Its dedupe key (hex SHA-256 of its identity).
+    pub dedupe_key: String,
+    /// Change type (`created`, `updated`, `deleted`) or lifecycle event (`missed`).
+    pub change_type: String,
+    /// Changed resource.
+    pub resource: String,
+    /// Id of the changed item, when Graph sent one.
+    pub resource_id: Option<String>,
+    /// Tenant.
+    pub tenant_id: String,
+    /// When it arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
 /// A drive being watched and scanned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drive {

@@ -1,0 +1,390 @@
+//! graph-webhook: receives Microsoft Graph deliveries on `POST /webhooks/graph` and
+//! `POST /webhooks/lifecycle`.
+//!
+//! - A request with `validationToken` is the subscription handshake: answered at once with
+//!   the decoded token as `text/plain`, before any other work.
+//! - Otherwise the body is a batch of change and lifecycle notifications. Each is checked
+//!   (known subscription, clientState by SHA-256 in constant time, tenant) and recorded:
+//!   drive changes mark the drive pending (the table stream wakes the scanner), other
+//!   resources keep a notification record, lifecycle events set the subscription's `action`
+//!   for the renewal function. Redeliveries are deduplicated.
+//! - 202 once everything accepted is recorded; 503 when a write failed (nothing is lost:
+//!   Graph retries). Rejected items never change the answer, so forgers learn nothing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use graphwatch_shared::http::{self, ErrorCode};
+use graphwatch_shared::notify::{self, ChangeNotification, LifecycleEvent, NotificationBatch};
+use graphwatch_shared::store::{
+    AuditEvent, AuditKind, NotificationRecord, PendingMark, Store, StoreError, Subscription, SubscriptionAction,
+};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Largest delivery body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Writes in flight at once while recording a delivery.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// Why a notification was not acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// No subscription with that id is ours.
+    UnknownSubscription,
+    /// The clientState does not match the subscription's.
+    ClientState,
+    /// The tenant is not the subscription's connection's tenant.
+    Tenant,
+}
+
+impl RejectReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownSubscription => "unknown_subscription",
+            Self::ClientState => "client_state_mismatch",
+            Self::Tenant => "tenant_mismatch",
+        }
+    }
+}
+
+/// What one delivery did; logged as one line per request.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Change notifications recorded.
+    pub accepted: usize,
+    /// Redeliveries of notifications already recorded.
+    pub duplicates: usize,
+    /// Lifecycle events recorded.
+    pub lifecycle: usize,
+    /// Drives that went from idle to pending.
+    pub drives_marked: usize,
+    /// Notifications not acted on, by reason.
+    pub rejected_unknown_subscription: usize,
+    /// See [`RejectReason::ClientState`].
+    pub rejected_client_state: usize,
+    /// See [`RejectReason::Tenant`].
+    pub rejected_tenant: usize,
+    /// Writes that failed: the delivery is answered 503 so Graph retries it.
+    pub failed_writes: usize,
+}
+
+impl Outcome {
+    fn reject(&mut self, reason: RejectReason) {
+        match reason {
+            RejectReason::UnknownSubscription => self.rejected_unknown_subscription += 1,
+            RejectReason::ClientState => self.rejected_client_state += 1,
+            RejectReason::Tenant => self.rejected_tenant += 1,
+        }
+    }
+}
+
+/// One write that records accepted work, with the dedupe keys it covers (forgotten again
+/// if the write fails, so Graph's retry is not mistaken for a duplicate).
+enum Effect {
+    MarkDrive {
+        drive_id: String,
+        count: u64,
+    },
+    Record(NotificationRecord),
+    Action {
+        subscription_id: String,
+        action: SubscriptionAction,
+    },
+    Stamp {
+        subscription_id: String,
+    },
+}
+
+/// The function's state: the table.
+pub struct App {
+    store: Store,
+}
+
+impl App {
+    /// A handler over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Answers one API Gateway request.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let path = req.uri().path();
+        if !(path.ends_with("/webhooks/graph") || path.ends_with("/webhooks/lifecycle")) {
+            return http::error(ErrorCode::NotFound);
+        }
+        if req.method() != Method::POST {
+            return http::error(ErrorCode::MethodNotAllowed);
+        }
+        let query = req.uri().query().unwrap_or("");
+        if let Some((_, token)) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "validationToken") {
+            return match notify::check_validation_token(&token) {
+                Ok(token) => http::text(StatusCode::OK, token),
+                Err(e) => {
+                    tracing::warn!(problem = %e, "validation handshake refused");
+                    http::error(ErrorCode::InvalidRequest)
+                }
+            };
+        }
+        let body: &[u8] = req.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            tracing::warn!(bytes = body.len(), "delivery body too large");
+            return http::error(ErrorCode::PayloadTooLarge);
+        }
+        let batch: NotificationBatch = match serde_json::from_slice(body) {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(problem = %e, "delivery is not a notification batch");
+                return http::error(ErrorCode::InvalidPayload);
+            }
+        };
+        let started = Instant::now();
+        let outcome = self.process(&batch, OffsetDateTime::now_utc()).await;
+        tracing::info!(
+            notifications = batch.value.len(),
+            accepted = outcome.accepted,
+            duplicates = outcome.duplicates,
+            lifecycle = outcome.lifecycle,
+            drives_marked = outcome.drives_marked,
+            rejected_unknown_subscription = outcome.rejected_unknown_subscription,
+            rejected_client_state = outcome.rejected_client_state,
+            rejected_tenant = outcome.rejected_tenant,
+            failed_writes = outcome.failed_writes,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "delivery processed"
+        );
+        if outcome.failed_writes > 0 {
+            http::error(ErrorCode::UpstreamUnavailable)
+        } else {
+            Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .body(Body::Empty)
+                .expect("an empty 202 builds")
+        }
+    }
+
+    /// Checks and records a batch; see the module docs.
+    pub async fn process(&self, batch: &NotificationBatch, now: OffsetDateTime) -> Outcome {
+        let mut out = Outcome::default();
+        let ids: Vec<&str> = batch.value.iter().map(|n| n.subscription_id.as_str()).collect();
+        let subs = match self.store.get_subscriptions(&ids).await {
+            Ok(subs) => subs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read subscriptions");
+                out.failed_writes += 1;
+                return out;
+            }
+        };
+
+        let mut rejected = Vec::new();
+        let mut changes = Vec::new();
+        let mut lifecycle = Vec::new();
+        for n in &batch.value {
+            match check(n, subs.get(&n.subscription_id)) {
+                Err(reason) => rejected.push((n, reason)),
+                Ok(sub) if n.lifecycle_event.is_some() => lifecycle.push((n, sub)),
+                Ok(sub) => changes.push((n, sub)),
+            }
+        }
+        for (_, reason) in &rejected {
+            out.reject(*reason);
+        }
+
+        // Redeliveries of notifications that carry an item identity are dropped here.
+        let keyed: Vec<_> = changes.iter().map(|(n, _)| n.dedupe_key()).collect();
+        let fresh: Vec<Result<bool, StoreError>> = stream::iter(keyed.clone())
+            .map(|key| async move {
+                match key {
+                    Some(key) => self.store.remember_notification(&key, now).await,
+                    None => Ok(true),
+                }
+            })
+            .buffered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+
+        let mut effects: Vec<(Effect, Vec<String>)> = Vec::new();
+        let mut drive_groups: HashMap<String, (u64, Vec<String>)> = HashMap::new();
+        let mut stamped = BTreeSet::new();
+        for (((n, sub), key), fresh) in changes.iter().zip(&keyed).zip(fresh) {
+            match fresh {
+                Ok(true) => {}
+                Ok(false) => {
+                    out.duplicates += 1;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record dedupe key");
+                    out.failed_writes += 1;
+                    continue;
+                }
+            }
+            out.accepted += 1;
+            stamped.insert(sub.id.as_str());
+            match drive_of(sub) {
+                Some(drive_id) => {
+                    let group = drive_groups.entry(drive_id.to_owned()).or_default();
+                    group.0 += 1;
+                    group.1.extend(key.clone());
+                }
+                None => effects.push((
+                    Effect::Record(record(n, sub, n.change_type.as_deref().unwrap_or("updated"), key, now)),
+                    key.iter().cloned().collect(),
+                )),
+            }
+        }
+        for (n, sub) in &lifecycle {
+            out.lifecycle += 1;
+            let effect = match n.lifecycle_event.expect("lifecycle notifications have an event") {
+                LifecycleEvent::ReauthorizationRequired => Effect::Action {
+                    subscription_id: sub.id.clone(),
+                    action: SubscriptionAction::Reauthorize,
+                },
+                LifecycleEvent::SubscriptionRemoved => Effect::Action {
+                    subscription_id: sub.id.clone(),
+                    action: SubscriptionAction::Recreate,
+                },
+                LifecycleEvent::Missed => match drive_of(sub) {
+                    Some(drive_id) => {
+                        drive_groups.entry(drive_id.to_owned()).or_default().0 += 1;
+                        continue;
+                    }
+                    None => Effect::Record(record(n, sub, "missed", &None, now)),
+                },
+                LifecycleEvent::Unknown => {
+                    tracing::info!(subscription = %sub.id, "unknown lifecycle event ignored");
+                    continue;
+                }
+            };
+            effects.push((effect, Vec::new()));
+        }
+        effects.extend(
+            drive_groups
+                .into_iter()
+                .map(|(drive_id, (count, keys))| (Effect::MarkDrive { drive_id, count }, keys)),
+        );
+        effects.extend(stamped.into_iter().map(|id| {
+            let stamp = Effect::Stamp {
+                subscription_id: id.to_owned(),
+            };
+            (stamp, Vec::new())
+        }));
+
+        let results: Vec<_> = stream::iter(effects)
+            .map(|(effect, keys)| async move { (self.apply(effect, now).await, keys) })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        for (result, keys) in results {
+            match result {
+                Ok(marked) => out.drives_marked += usize::from(marked),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record notification effect");
+                    out.failed_writes += 1;
+                    for key in keys {
+                        if let Err(e) = self.store.forget_notification(&key).await {
+                            tracing::error!(error = %e, "cannot forget dedupe key of a failed effect");
+                        }
+                    }
+                }
+            }
+        }
+
+        let audits: Vec<AuditEvent> = rejected
+            .iter()
+            .map(|(n, reason)| AuditEvent {
+                at: now,
+                kind: AuditKind::NotificationRejected,
+                subject: format!("SUB#{}", n.subscription_id),
+                detail: format!(
+                    "{}: tenant {:?}, resource {:?}",
+                    reason.as_str(),
+                    n.tenant_id.as_deref().unwrap_or(""),
+                    n.resource.as_deref().unwrap_or("")
+                ),
+            })
+            .collect();
+        stream::iter(audits)
+            .for_each_concurrent(WRITE_CONCURRENCY, |event| async move {
+                if let Err(e) = self.store.audit(&event).await {
+                    tracing::error!(error = %e, "cannot audit a rejected notification");
+                }
+            })
+            .await;
+        out
+    }
+
+    /// Applies one effect; `Ok(true)` when it moved a drive from idle to pending.
+    async fn apply(&self, effect: Effect, now: OffsetDateTime) -> Result<bool, StoreError> {
+        match effect {
+            Effect::MarkDrive { drive_id, count } => {
+                match self.store.mark_drive_pending(&drive_id, count, now).await? {
+                    PendingMark::Marked => Ok(true),
+                    PendingMark::AlreadyPending => Ok(false),
+                    PendingMark::UnknownDrive => {
+                        tracing::warn!(drive = %drive_id, "notification for a drive that is not registered");
+                        Ok(false)
+                    }
+                }
+            }
+            Effect::Record(record) => self.store.put_notification_record(&record).await.map(|()| false),
+            Effect::Action {
+                subscription_id,
+                action,
+            } => {
+                self.store
+                    .set_subscription_action(&subscription_id, action, now)
+                    .await?;
+                Ok(false)
+            }
+            Effect::Stamp { subscription_id } => {
+                self.store
+                    .stamp_subscription_notification(&subscription_id, now)
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The subscription a notification may act on, or why not.
+fn check<'a>(n: &ChangeNotification, sub: Option<&'a Subscription>) -> Result<&'a Subscription, RejectReason> {
+    let sub = sub.ok_or(RejectReason::UnknownSubscription)?;
+    if !notify::client_state_matches(n.client_state.as_deref(), &sub.client_state_sha256) {
+        return Err(RejectReason::ClientState);
+    }
+    if n.tenant_id.as_deref() != Some(sub.tenant_id.as_str()) {
+        return Err(RejectReason::Tenant);
+    }
+    Ok(sub)
+}
+
+/// The drive a subscription watches, if it is a drive subscription.
+fn drive_of(sub: &Subscription) -> Option<&str> {
+    sub.drive_id.as_deref().or_else(|| notify::drive_id_of(&sub.resource))
+}
+
+fn record(
+    n: &ChangeNotification,
+    sub: &Subscription,
+    change_type: &str,
+    key: &Option<String>,
+    now: OffsetDateTime,
+) -> NotificationRecord {
+    NotificationRecord {
+        subscription_id: sub.id.clone(),
+        dedupe_key: key
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", change_type, now.unix_timestamp_nanos())),
+        change_type: change_type.to_owned(),
+        resource: n.resource.clone().unwrap_or_else(|| sub.resource.clone()),
+        resource_id: n.resource_id().map(str::to_owned),
+        tenant_id: sub.tenant_id.clone(),
+        received_at: now,
+    }
+}
