@@ -442,7 +442,7 @@ fn redeem_refresh_token(shared: &Shared, client_id: &str, form: &HashMap<String,
         let grant = st.refresh_tokens.get(token).ok_or_else(|| {
             AadError::invalid_grant(
                 700082,
-                "The refresh token has expired due to inactivity or was already used. Send a new interactive authorization request for this user and resource.",
+                "The refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
             )
         })?;
         if grant.revoked {
@@ -463,9 +463,15 @@ fn redeem_refresh_token(shared: &Shared, client_id: &str, form: &HashMap<String,
                 "Provided grant is invalid or malformed: the refresh token was issued to another client.",
             ));
         }
-        let grant = st.refresh_tokens.remove(token).expect("checked above");
-        let scopes = form.get("scope").map(|s| split_scopes(s)).unwrap_or(grant.scopes);
-        (grant.tenant_id, grant.oid, scopes)
+        // As the identity platform does: every use returns a fresh refresh token, and the old
+        // one is not revoked (it stays valid until 90 days of inactivity or a revocation).
+        let grant = st.refresh_tokens.get_mut(token).expect("checked above");
+        grant.last_used = now;
+        let scopes = form
+            .get("scope")
+            .map(|s| split_scopes(s))
+            .unwrap_or_else(|| grant.scopes.clone());
+        (grant.tenant_id.clone(), grant.oid.clone(), scopes)
     };
     Ok(issue_user_tokens(shared, client_id, &tenant_id, &oid, &scopes, None))
 }

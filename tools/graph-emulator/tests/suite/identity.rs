@@ -227,7 +227,7 @@ async fn configured_users_can_decline_or_lack_consent() {
 }
 
 #[tokio::test]
-async fn refresh_tokens_rotate_and_the_old_one_stops_working() {
+async fn refresh_tokens_rotate_and_the_old_one_is_not_revoked() {
     let emu = start(EmulatorConfig::default()).await;
     let first = sign_in(&emu).await;
     let old = first["refresh_token"].as_str().unwrap();
@@ -237,7 +237,17 @@ async fn refresh_tokens_rotate_and_the_old_one_stops_working() {
     assert_ne!(new, old);
     assert!(second["access_token"].is_string());
 
-    let (status, body) = token_request(&emu, &[("grant_type", "refresh_token"), ("refresh_token", old)]).await;
+    // "The Microsoft identity platform doesn't revoke old refresh tokens when used to fetch
+    // new access tokens": the old one still works, and yields yet another new token.
+    let (status, third) = token_request(&emu, &[("grant_type", "refresh_token"), ("refresh_token", old)]).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_ne!(third["refresh_token"], second["refresh_token"]);
+
+    let (status, body) = token_request(
+        &emu,
+        &[("grant_type", "refresh_token"), ("refresh_token", "never-issued")],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(body["error_codes"], json!([700082]));
