@@ -520,7 +520,7 @@ async fn unreachable_dynamodb_is_a_transient_error() {
 }
 
 #[tokio::test]
-async fn notification_records_are_kept_per_subscription_and_idempotent() {
+async fn notification_records_are_kept_once_per_subscription() {
     let store = store().await;
     let t = now();
     let record = |key: &str| NotificationRecord {
@@ -532,13 +532,23 @@ async fn notification_records_are_kept_per_subscription_and_idempotent() {
         tenant_id: "tenant-a".into(),
         received_at: t,
     };
-    store.put_notification_record(&record("k1")).await.unwrap();
-    store.put_notification_record(&record("k1")).await.unwrap();
-    store.put_notification_record(&record("k2")).await.unwrap();
+    assert!(store.put_notification_record(&record("k1")).await.unwrap());
+    assert!(
+        !store.put_notification_record(&record("k1")).await.unwrap(),
+        "a redelivery is refused"
+    );
+    assert!(store.put_notification_record(&record("k2")).await.unwrap());
+    let mut week_later = record("k1");
+    week_later.received_at = t + Duration::days(8);
+    assert!(
+        store.put_notification_record(&week_later).await.unwrap(),
+        "an expired record counts as absent"
+    );
     let kept = store.notification_records("mail-sub").await.unwrap();
     assert_eq!(
         kept.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>(),
-        ["k1", "k2"]
+        ["k2", "k1"],
+        "oldest first"
     );
     assert!(store.notification_records("other").await.unwrap().is_empty());
 }

@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Writes in flight at once while recording a delivery.
-const WRITE_CONCURRENCY: usize = 16;
+const WRITE_CONCURRENCY: usize = 32;
 
 /// Why a notification was not acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -84,21 +84,29 @@ impl Outcome {
     }
 }
 
-/// One write that records accepted work, with the dedupe keys it covers (forgotten again
-/// if the write fails, so Graph's retry is not mistaken for a duplicate).
+/// One write that records accepted work.
 enum Effect {
-    MarkDrive {
-        drive_id: String,
-        count: u64,
-    },
-    Record(NotificationRecord),
+    /// Mark a drive pending for `count` notifications.
+    MarkDrive { drive_id: String, count: u64 },
+    /// Keep a notification record (its own dedupe mark); `change` tells a change from a lifecycle event.
+    Record { record: NotificationRecord, change: bool },
+    /// Ask the renewal function to act.
     Action {
         subscription_id: String,
         action: SubscriptionAction,
     },
-    Stamp {
-        subscription_id: String,
-    },
+    /// Stamp a subscription's latest notification.
+    Stamp { subscription_id: String },
+}
+
+/// What an applied [`Effect`] did.
+enum Applied {
+    /// A drive was marked; `true` when it went from idle to pending.
+    DriveMarked(bool),
+    /// A record was written (`fresh`) or was already kept (a redelivery).
+    Recorded { fresh: bool, change: bool },
+    /// Any other effect.
+    Done,
 }
 
 /// The function's state: the table.
@@ -195,9 +203,14 @@ impl App {
             out.reject(*reason);
         }
 
-        // Redeliveries of notifications that carry an item identity are dropped here.
-        let keyed: Vec<_> = changes.iter().map(|(n, _)| n.dedupe_key()).collect();
-        let fresh: Vec<Result<bool, StoreError>> = stream::iter(keyed.clone())
+        // Drive changes that carry an item identity are deduplicated with a dedupe mark first;
+        // other drive changes need none (marking pending is idempotent); changes of other
+        // resources are kept as records that are their own dedupe marks.
+        let drive_keys: Vec<Option<String>> = changes
+            .iter()
+            .map(|(n, sub)| drive_of(sub).and_then(|_| n.dedupe_key()))
+            .collect();
+        let fresh: Vec<Result<bool, StoreError>> = stream::iter(drive_keys.clone())
             .map(|key| async move {
                 match key {
                     Some(key) => self.store.remember_notification(&key, now).await,
@@ -211,7 +224,7 @@ impl App {
         let mut effects: Vec<(Effect, Vec<String>)> = Vec::new();
         let mut drive_groups: HashMap<String, (u64, Vec<String>)> = HashMap::new();
         let mut stamped = BTreeSet::new();
-        for (((n, sub), key), fresh) in changes.iter().zip(&keyed).zip(fresh) {
+        for (i, (((n, sub), key), fresh)) in changes.iter().zip(drive_keys).zip(fresh).enumerate() {
             match fresh {
                 Ok(true) => {}
                 Ok(false) => {
@@ -224,21 +237,22 @@ impl App {
                     continue;
                 }
             }
-            out.accepted += 1;
             stamped.insert(sub.id.as_str());
             match drive_of(sub) {
                 Some(drive_id) => {
+                    out.accepted += 1;
                     let group = drive_groups.entry(drive_id.to_owned()).or_default();
                     group.0 += 1;
-                    group.1.extend(key.clone());
+                    group.1.extend(key);
                 }
-                None => effects.push((
-                    Effect::Record(record(n, sub, n.change_type.as_deref().unwrap_or("updated"), key, now)),
-                    key.iter().cloned().collect(),
-                )),
+                None => {
+                    let change_type = n.change_type.as_deref().unwrap_or("updated");
+                    let record = record(n, sub, change_type, n.dedupe_key(), i, now);
+                    effects.push((Effect::Record { record, change: true }, Vec::new()));
+                }
             }
         }
-        for (n, sub) in &lifecycle {
+        for (i, (n, sub)) in lifecycle.iter().enumerate() {
             out.lifecycle += 1;
             let effect = match n.lifecycle_event.expect("lifecycle notifications have an event") {
                 LifecycleEvent::ReauthorizationRequired => Effect::Action {
@@ -254,7 +268,10 @@ impl App {
                         drive_groups.entry(drive_id.to_owned()).or_default().0 += 1;
                         continue;
                     }
-                    None => Effect::Record(record(n, sub, "missed", &None, now)),
+                    None => Effect::Record {
+                        record: record(n, sub, "missed", None, i, now),
+                        change: false,
+                    },
                 },
                 LifecycleEvent::Unknown => {
                     tracing::info!(subscription = %sub.id, "unknown lifecycle event ignored");
@@ -282,10 +299,20 @@ impl App {
             .await;
         for (result, keys) in results {
             match result {
-                Ok(marked) => out.drives_marked += usize::from(marked),
+                Ok(Applied::DriveMarked(marked)) => out.drives_marked += usize::from(marked),
+                Ok(Applied::Recorded {
+                    fresh: true,
+                    change: true,
+                }) => out.accepted += 1,
+                Ok(Applied::Recorded {
+                    fresh: false,
+                    change: true,
+                }) => out.duplicates += 1,
+                Ok(Applied::Recorded { change: false, .. } | Applied::Done) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "cannot record notification effect");
                     out.failed_writes += 1;
+                    // so that Graph's retry of this delivery is not taken for a duplicate
                     for key in keys {
                         if let Err(e) = self.store.forget_notification(&key).await {
                             tracing::error!(error = %e, "cannot forget dedupe key of a failed effect");
@@ -319,20 +346,23 @@ impl App {
         out
     }
 
-    /// Applies one effect; `Ok(true)` when it moved a drive from idle to pending.
-    async fn apply(&self, effect: Effect, now: OffsetDateTime) -> Result<bool, StoreError> {
+    /// Applies one effect.
+    async fn apply(&self, effect: Effect, now: OffsetDateTime) -> Result<Applied, StoreError> {
         match effect {
             Effect::MarkDrive { drive_id, count } => {
                 match self.store.mark_drive_pending(&drive_id, count, now).await? {
-                    PendingMark::Marked => Ok(true),
-                    PendingMark::AlreadyPending => Ok(false),
+                    PendingMark::Marked => Ok(Applied::DriveMarked(true)),
+                    PendingMark::AlreadyPending => Ok(Applied::DriveMarked(false)),
                     PendingMark::UnknownDrive => {
                         tracing::warn!(drive = %drive_id, "notification for a drive that is not registered");
-                        Ok(false)
+                        Ok(Applied::DriveMarked(false))
                     }
                 }
             }
-            Effect::Record(record) => self.store.put_notification_record(&record).await.map(|()| false),
+            Effect::Record { record, change } => {
+                let fresh = self.store.put_notification_record(&record).await?;
+                Ok(Applied::Recorded { fresh, change })
+            }
             Effect::Action {
                 subscription_id,
                 action,
@@ -340,13 +370,13 @@ impl App {
                 self.store
                     .set_subscription_action(&subscription_id, action, now)
                     .await?;
-                Ok(false)
+                Ok(Applied::Done)
             }
             Effect::Stamp { subscription_id } => {
                 self.store
                     .stamp_subscription_notification(&subscription_id, now)
                     .await?;
-                Ok(false)
+                Ok(Applied::Done)
             }
         }
     }
@@ -369,18 +399,19 @@ fn drive_of(sub: &Subscription) -> Option<&str> {
     sub.drive_id.as_deref().or_else(|| notify::drive_id_of(&sub.resource))
 }
 
+/// The record kept for a notification of a non-drive resource. Without an item identity
+/// (`key`), the record gets a key of its own: such notifications cannot be deduplicated.
 fn record(
     n: &ChangeNotification,
     sub: &Subscription,
     change_type: &str,
-    key: &Option<String>,
+    key: Option<String>,
+    position: usize,
     now: OffsetDateTime,
 ) -> NotificationRecord {
     NotificationRecord {
         subscription_id: sub.id.clone(),
-        dedupe_key: key
-            .clone()
-            .unwrap_or_else(|| format!("{}-{}", change_type, now.unix_timestamp_nanos())),
+        dedupe_key: key.unwrap_or_else(|| format!("{change_type}-{}-{position}", now.unix_timestamp_nanos())),
         change_type: change_type.to_owned(),
         resource: n.resource.clone().unwrap_or_else(|| sub.resource.clone()),
         resource_id: n.resource_id().map(str::to_owned),

@@ -73,10 +73,6 @@ pub fn notification_pk(subscription_id: &str) -> String {
     format!("NOTIF#{subscription_id}")
 }
 
-pub fn notification_sk(received_at: OffsetDateTime, dedupe_key: &str) -> String {
-    format!("{}#{dedupe_key}", index_time(received_at))
-}
-
 pub fn scan_sk(started_at: OffsetDateTime, scan_id: &str) -> String {
     format!("{SCAN_PREFIX}{}#{scan_id}", index_time(started_at))
 }

@@ -357,17 +357,28 @@ impl Store {
     }
 
     /// Keeps a change notification of a non-drive resource (mail, events, contacts, Teams)
-    /// for consumers, for a week. Idempotent: the same notification overwrites itself.
-    pub async fn put_notification_record(&self, record: &NotificationRecord) -> Result<(), StoreError> {
+    /// for consumers, for a week. The record is keyed by its dedupe key and written only if
+    /// absent, so it is its own dedupe mark: `false` means a redelivery of a kept one.
+    pub async fn put_notification_record(&self, record: &NotificationRecord) -> Conditional<bool> {
         let item = to_item(
             record,
             [
                 (PK, s(notification_pk(&record.subscription_id))),
-                (SK, s(notification_sk(record.received_at, &record.dedupe_key))),
+                (SK, s(record.dedupe_key.clone())),
                 (TTL, n(record.received_at.unix_timestamp() + NOTIFICATION_TTL_SECONDS)),
             ],
         )?;
-        self.put(item).await
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":now", n(record.received_at.unix_timestamp()))
+            .send()
+            .await;
+        won(r)
     }
 
     /// A subscription's kept notifications, oldest first.
@@ -381,7 +392,13 @@ impl Store {
                     .expression_attribute_values(":p", s(notification_pk(subscription_id))),
             )
             .await?;
-        items.into_iter().map(from_item).collect()
+        let mut records: Vec<NotificationRecord> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        records.sort_by(|a, b| {
+            a.received_at
+                .cmp(&b.received_at)
+                .then_with(|| a.dedupe_key.cmp(&b.dedupe_key))
+        });
+        Ok(records)
     }
 
     // ---- subscriptions -----------------------------------------------------------------
