@@ -7,6 +7,7 @@ SHELL := /bin/bash
 
 SERVICES := tools/local-services
 VENV_BIN := .local/venv/bin
+RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
 
 .PHONY: help deps run test lint unit bench fmt
 
@@ -28,9 +29,18 @@ lint: ## formatting, clippy and the template linter
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(VENV_BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV_BIN)/sam validate --lint --template-file template.yaml
 
 unit: ## all tests (unit and integration) with the local services started for them
 	$(SERVICES) run -- cargo nextest run --workspace --locked --no-fail-fast
+
+bench: deps ## benchmarks on release builds; figures and commands in docs/performance.md
+	cargo build --release --locked -p graph-webhook -p graphwatch-bench
+	$(RELEASE)/lambda-init-time --anchor $(RELEASE)/empty-lambda $(RELEASE)/graph-webhook \
+		--event events/webhook-handshake.json \
+		--env GRAPHWATCH_TABLE=bench --env GRAPHWATCH_SECRET_ID=bench \
+		--env PUBLIC_BASE_URL=https://bench.example --env AWS_REGION=us-east-1
+	$(SERVICES) run -- cargo bench --locked -p graph-webhook --bench latency
 
 fmt: ## format the code
 	cargo fmt --all
