@@ -5,12 +5,16 @@
 //! - [`secrets`]: the app secret from Secrets Manager, cached
 //! - [`crypt`]: AES-256-GCM sealing of stored credentials
 //! - [`http`]: API Gateway response helpers with stable error codes
+//! - [`identity`]: Microsoft identity platform: sign-in URL, code and refresh grants, JWT checks
+//! - [`graph`]: a small typed Microsoft Graph client with bounded retries
 //! - [`notify`]: the Graph webhook protocol (handshake, payloads, clientState, dedupe keys)
 //! - [`telemetry`]: structured JSON logs with request ids
 
 pub mod config;
 pub mod crypt;
+pub mod graph;
 pub mod http;
+pub mod identity;
 pub mod notify;
 pub mod secrets;
 pub mod store;

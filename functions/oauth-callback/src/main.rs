@@ -1,0 +1,25 @@
+//! Lambda entry point of oauth-callback: wires the table, the secret and the HTTP clients,
+//! then serves API Gateway requests.
+
+use std::convert::Infallible;
+
+use graphwatch_shared::config::Config;
+use graphwatch_shared::secrets::SecretsCache;
+use graphwatch_shared::store::Store;
+use lambda_http::{service_fn, Request};
+use oauth_callback::App;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    graphwatch_shared::telemetry::init();
+    let config = Config::from_env()?;
+    let (dynamodb, secretsmanager) = config.aws_clients().await;
+    let store = Store::new(dynamodb, &config.table_name);
+    let secrets = SecretsCache::new(secretsmanager, &config.secret_id, config.secret_cache_ttl);
+    let app = App::new(config, store, secrets)?;
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(app.handle(req).await)
+    }))
+    .await
+}
