@@ -6,7 +6,10 @@
 use std::time::{Duration, Instant};
 
 use graph_webhook::App;
+use graphwatch_shared::graph;
+use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::notify::client_state_sha256;
+use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{create_table, Store, Subscription};
 use lambda_http::Request;
 use serde_json::json;
@@ -94,7 +97,10 @@ async fn main() {
         .register_drive("b!bench", TENANT, "bench-user", now)
         .await
         .unwrap();
-    let app = App::new(store);
+    // the deliveries carry no validation tokens, so the secret and the keys are never read
+    let secrets = SecretsCache::new(graphwatch_testkit::secretsmanager(), "unused", Duration::from_secs(300));
+    let jwks = Jwks::new(graph::http_client().unwrap(), "http://127.0.0.1:9", "common");
+    let app = App::new(store, secrets, jwks);
 
     println!("graph-webhook handler latency on DynamoDB Local ({ROUNDS} deliveries per size, after 20 warm-up)");
     println!(

@@ -8,6 +8,9 @@
 //!   drive changes mark the drive pending (the table stream wakes the scanner), other
 //!   resources keep a notification record, lifecycle events set the subscription's `action`
 //!   for the renewal function. Redeliveries are deduplicated.
+//! - Rich notifications carry `validationTokens`: every one must pass (signature against the
+//!   identity platform's keys, `aud` = our app id, issuer, Graph's app as `azp`/`appid`,
+//!   expiry) or the whole batch is rejected and audited.
 //! - 202 once everything accepted is recorded; 503 when a write failed (nothing is lost:
 //!   Graph retries). Rejected items never change the answer, so forgers learn nothing.
 
@@ -16,7 +19,9 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use graphwatch_shared::http::{self, ErrorCode};
+use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::notify::{self, ChangeNotification, LifecycleEvent, NotificationBatch};
+use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{
     AuditEvent, AuditKind, NotificationRecord, PendingMark, Store, StoreError, Subscription, SubscriptionAction,
 };
@@ -41,6 +46,8 @@ pub enum RejectReason {
     ClientState,
     /// The tenant is not the subscription's connection's tenant.
     Tenant,
+    /// A rich notification's validation token failed a check (the whole batch is refused).
+    ValidationToken,
 }
 
 impl RejectReason {
@@ -49,6 +56,7 @@ impl RejectReason {
             Self::UnknownSubscription => "unknown_subscription",
             Self::ClientState => "client_state_mismatch",
             Self::Tenant => "tenant_mismatch",
+            Self::ValidationToken => "validation_token_invalid",
         }
     }
 }
@@ -70,6 +78,8 @@ pub struct Outcome {
     pub rejected_client_state: usize,
     /// See [`RejectReason::Tenant`].
     pub rejected_tenant: usize,
+    /// See [`RejectReason::ValidationToken`].
+    pub rejected_validation_token: usize,
     /// Writes that failed: the delivery is answered 503 so Graph retries it.
     pub failed_writes: usize,
 }
@@ -80,6 +90,7 @@ impl Outcome {
             RejectReason::UnknownSubscription => self.rejected_unknown_subscription += 1,
             RejectReason::ClientState => self.rejected_client_state += 1,
             RejectReason::Tenant => self.rejected_tenant += 1,
+            RejectReason::ValidationToken => self.rejected_validation_token += 1,
         }
     }
 }
@@ -109,15 +120,18 @@ enum Applied {
     Done,
 }
 
-/// The function's state: the table.
+/// The function's state: the table, and what rich notifications are checked with (the app
+/// id from the secret, the identity platform's signing keys).
 pub struct App {
     store: Store,
+    secrets: SecretsCache,
+    jwks: Jwks,
 }
 
 impl App {
-    /// A handler over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A handler over `store`, checking validation tokens with `secrets` and `jwks`.
+    pub fn new(store: Store, secrets: SecretsCache, jwks: Jwks) -> Self {
+        Self { store, secrets, jwks }
     }
 
     /// Answers one API Gateway request.
@@ -162,6 +176,7 @@ impl App {
             rejected_unknown_subscription = outcome.rejected_unknown_subscription,
             rejected_client_state = outcome.rejected_client_state,
             rejected_tenant = outcome.rejected_tenant,
+            rejected_validation_token = outcome.rejected_validation_token,
             failed_writes = outcome.failed_writes,
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "delivery processed"
@@ -179,6 +194,32 @@ impl App {
     /// Checks and records a batch; see the module docs.
     pub async fn process(&self, batch: &NotificationBatch, now: OffsetDateTime) -> Outcome {
         let mut out = Outcome::default();
+        if let Some(tokens) = &batch.validation_tokens {
+            match self.check_validation_tokens(tokens).await {
+                Ok(()) => {}
+                Err(TokenCheck::Retry) => {
+                    out.failed_writes += 1;
+                    return out;
+                }
+                Err(TokenCheck::Refused(check)) => {
+                    out.rejected_validation_token = batch.value.len();
+                    let event = AuditEvent {
+                        at: now,
+                        kind: AuditKind::NotificationRejected,
+                        subject: "BATCH".into(),
+                        detail: format!(
+                            "{}: check {check}, {} notifications",
+                            RejectReason::ValidationToken.as_str(),
+                            batch.value.len()
+                        ),
+                    };
+                    if let Err(e) = self.store.audit(&event).await {
+                        tracing::error!(error = %e, "cannot audit a rejected batch");
+                    }
+                    return out;
+                }
+            }
+        }
         let ids: Vec<&str> = batch.value.iter().map(|n| n.subscription_id.as_str()).collect();
         let subs = match self.store.get_subscriptions(&ids).await {
             Ok(subs) => subs,
@@ -346,6 +387,28 @@ impl App {
         out
     }
 
+    /// Checks every validation token of a rich notification batch.
+    async fn check_validation_tokens(&self, tokens: &[String]) -> Result<(), TokenCheck> {
+        if tokens.is_empty() {
+            return Err(TokenCheck::Refused("present but empty"));
+        }
+        let app = self.secrets.get().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read the app secret");
+            TokenCheck::Retry
+        })?;
+        for token in tokens {
+            if let Err(e) = self.jwks.validate_graph_validation_token(token, &app.client_id).await {
+                if e.is_transient() {
+                    tracing::error!(error = %e, "cannot fetch the identity platform's keys");
+                    return Err(TokenCheck::Retry);
+                }
+                tracing::warn!(check = e.check(), "validation token refused");
+                return Err(TokenCheck::Refused(e.check()));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one effect.
     async fn apply(&self, effect: Effect, now: OffsetDateTime) -> Result<Applied, StoreError> {
         match effect {
@@ -380,6 +443,14 @@ impl App {
             }
         }
     }
+}
+
+/// Why validation tokens did not pass.
+enum TokenCheck {
+    /// The secret or the keys could not be read: answer 503 so Graph retries.
+    Retry,
+    /// A token failed the named check.
+    Refused(&'static str),
 }
 
 /// The subscription a notification may act on, or why not.

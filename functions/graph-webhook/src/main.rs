@@ -1,23 +1,31 @@
-//! Lambda entry point of graph-webhook: wires the table and serves API Gateway requests.
+//! Lambda entry point of graph-webhook: wires the table, the secret and the identity
+//! platform's keys, and serves API Gateway requests.
 //!
-//! The AWS clients (whose TLS trust store takes milliseconds to load) are built in a
-//! background task started before the runtime asks for its first event, so that work
+//! The AWS and HTTP clients (whose TLS trust stores take milliseconds to load) are built in
+//! a background task started before the runtime asks for its first event, so that work
 //! overlaps the Runtime API round trip instead of lengthening the init phase.
 
 use std::convert::Infallible;
 
 use graph_webhook::App;
 use graphwatch_shared::config::Config;
+use graphwatch_shared::graph;
+use graphwatch_shared::http::{self, ErrorCode};
+use graphwatch_shared::identity::Jwks;
+use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::Store;
 use lambda_http::{service_fn, Request};
 use tokio::sync::OnceCell;
 
 static APP: OnceCell<App> = OnceCell::const_new();
 
-async fn app(config: &Config) -> &'static App {
-    APP.get_or_init(|| async {
-        let (dynamodb, _) = config.aws_clients().await;
-        App::new(Store::new(dynamodb, &config.table_name))
+async fn app(config: &Config) -> Result<&'static App, reqwest::Error> {
+    APP.get_or_try_init(|| async {
+        let (dynamodb, secretsmanager) = config.aws_clients().await;
+        let secrets = SecretsCache::new(secretsmanager, &config.secret_id, config.secret_cache_ttl);
+        // Graph signs validation tokens with the identity platform's common keys.
+        let jwks = Jwks::new(graph::http_client()?, &config.login_base_url, "common");
+        Ok(App::new(Store::new(dynamodb, &config.table_name), secrets, jwks))
     })
     .await
 }
@@ -28,7 +36,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config: &'static Config = Box::leak(Box::new(Config::from_env()?));
     tokio::spawn(app(config));
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(app(config).await.handle(req).await)
+        Ok::<_, Infallible>(match app(config).await {
+            Ok(app) => app.handle(req).await,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the HTTP client");
+                http::error(ErrorCode::InternalError)
+            }
+        })
     }))
     .await
 }

@@ -1,9 +1,14 @@
 //! graph-webhook's handler on DynamoDB Local, fed with the API Gateway events in `events/`.
 
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
+use graph_emulator::{Emulator, EmulatorConfig, KeySlot, ValidationTokenSpec, DEMO_CLIENT_ID};
 use graph_webhook::{App, Outcome};
+use graphwatch_shared::graph;
+use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::notify::client_state_sha256;
+use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::*;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -49,6 +54,20 @@ fn now() -> OffsetDateTime {
 struct Fixture {
     store: Store,
     app: App,
+    emulator: Emulator,
+    secret_id: String,
+}
+
+/// The handler over `store`, checking validation tokens with the emulator's keys and a
+/// secret whose client id is the emulator's demo app.
+fn app_over(store: Store, emulator: &Emulator, secret_id: &str) -> App {
+    let secrets = SecretsCache::new(
+        graphwatch_testkit::secretsmanager(),
+        secret_id,
+        StdDuration::from_secs(300),
+    );
+    let jwks = Jwks::new(graph::http_client().unwrap(), &emulator.login_base_url(), "common");
+    App::new(store, secrets, jwks)
 }
 
 async fn fixture() -> Fixture {
@@ -56,9 +75,26 @@ async fn fixture() -> Fixture {
     let table = graphwatch_testkit::unique_name("webhook");
     create_table(&client, &table).await.unwrap();
     let store = Store::new(client, table);
+    let emulator = graph_emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let secret_id = graphwatch_testkit::unique_name("webhook-secret");
+    let secret = json!({
+        "client_id": DEMO_CLIENT_ID, "client_secret": "unused",
+        "sealing_keys": {"1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+    });
+    graphwatch_testkit::secretsmanager()
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
     Fixture {
-        app: App::new(store.clone()),
+        app: app_over(store.clone(), &emulator, &secret_id),
         store,
+        emulator,
+        secret_id,
     }
 }
 
@@ -333,7 +369,11 @@ async fn unreachable_dynamodb_answers_503_and_the_retry_is_accepted_once() {
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("l", "l", None, None, "test"))
         .endpoint_url(format!("http://127.0.0.1:{closed_port}"))
         .build();
-    let down = App::new(Store::new(aws_sdk_dynamodb::Client::from_conf(conf), f.store.table()));
+    let down = app_over(
+        Store::new(aws_sdk_dynamodb::Client::from_conf(conf), f.store.table()),
+        &f.emulator,
+        &f.secret_id,
+    );
     let delivery = event("webhook-change-batch.json");
     let r = down.handle(request(&delivery)).await;
     assert_eq!(
@@ -430,6 +470,7 @@ async fn ten_thousand_concurrent_notifications_lose_nothing_and_act_once() {
     assert_eq!(all.len(), 10_000);
 
     let app = Arc::new(f.app);
+    let _emulator = f.emulator;
     let template = event("webhook-change-batch.json");
     let mut tasks = Vec::new();
     for chunk in all.chunks(100) {
@@ -466,4 +507,99 @@ async fn ten_thousand_concurrent_notifications_lose_nothing_and_act_once() {
     }
     let victim = store.get_drive("b!victim").await.unwrap().unwrap();
     assert!(!victim.pending && victim.notification_count == 0, "zero forged effects");
+}
+
+#[tokio::test]
+async fn rich_notifications_need_valid_validation_tokens() {
+    let f = fixture().await;
+    idle_drive(&f.store, SUB, DRIVE, CLIENT_STATE).await;
+    let spec = |claims: Value| ValidationTokenSpec {
+        tenant_id: Some(TENANT.into()),
+        app_id: Some(DEMO_CLIENT_ID.into()),
+        claims: claims.as_object().cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    let rich = |tokens: Vec<String>| -> graphwatch_shared::notify::NotificationBatch {
+        serde_json::from_value(json!({
+            "value": [notification(SUB, CLIENT_STATE, TENANT)],
+            "validationTokens": tokens,
+        }))
+        .unwrap()
+    };
+    let expired = (OffsetDateTime::now_utc() - Duration::hours(2)).unix_timestamp();
+    let refused = [
+        (
+            "wrong aud",
+            f.emulator.validation_token(&ValidationTokenSpec {
+                app_id: Some("00000000-0000-0000-0000-00000000beef".into()),
+                ..spec(json!({}))
+            }),
+        ),
+        (
+            "wrong azp",
+            f.emulator
+                .validation_token(&spec(json!({"azp": "11111111-2222-3333-4444-555555555555"}))),
+        ),
+        (
+            "expired",
+            f.emulator.validation_token(&spec(
+                json!({"exp": expired, "nbf": expired - 3600, "iat": expired - 3600}),
+            )),
+        ),
+        (
+            "unpublished key",
+            f.emulator.validation_token(&ValidationTokenSpec {
+                key: Some(KeySlot::Secondary),
+                ..spec(json!({}))
+            }),
+        ),
+        ("not a JWT", "not.a.jwt".to_owned()),
+    ];
+    let valid = f.emulator.validation_token(&spec(json!({})));
+    for (case, bad) in refused {
+        // one bad token among good ones refuses the whole batch
+        let outcome = f
+            .app
+            .process(&rich(vec![valid.clone(), bad]), OffsetDateTime::now_utc())
+            .await;
+        assert_eq!(
+            outcome,
+            Outcome {
+                rejected_validation_token: 1,
+                ..Default::default()
+            },
+            "{case}"
+        );
+    }
+    assert_eq!(
+        f.store.get_drive(DRIVE).await.unwrap().unwrap().notification_count,
+        0,
+        "nothing acted on"
+    );
+    assert_eq!(
+        f.app
+            .process(&rich(vec![]), OffsetDateTime::now_utc())
+            .await
+            .rejected_validation_token,
+        1
+    );
+    let audits = f.store.audit_events(OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(
+        audits
+            .iter()
+            .filter(|a| a.detail.starts_with("validation_token_invalid"))
+            .count(),
+        6
+    );
+
+    let v1 = f.emulator.validation_token(&ValidationTokenSpec {
+        issuer: graph_emulator::IssuerVersion::V1,
+        ..spec(json!({}))
+    });
+    let outcome = f.app.process(&rich(vec![valid, v1]), OffsetDateTime::now_utc()).await;
+    assert_eq!(
+        (outcome.accepted, outcome.drives_marked),
+        (1, 1),
+        "v1 and v2 issuers both pass"
+    );
 }
