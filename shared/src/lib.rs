@@ -9,6 +9,7 @@
 //! - [`graph`]: a small typed Microsoft Graph client with bounded retries
 //! - [`notify`]: the Graph webhook protocol (handshake, payloads, clientState, dedupe keys)
 //! - [`telemetry`]: structured JSON logs with request ids
+//! - [`privacy`]: the privacy scanning engine (the `graphwatch-privacy` crate)
 
 pub mod config;
 pub mod crypt;
@@ -19,3 +20,5 @@ pub mod notify;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+
+pub use graphwatch_privacy as privacy;
