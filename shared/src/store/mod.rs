@@ -195,6 +195,35 @@ impl Store {
         Ok(items)
     }
 
+    /// Every item of partition `pk` (whose sort key starts with `sk_prefix`, when given).
+    async fn partition(&self, pk: String, sk_prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":p", s(pk));
+        query = match sk_prefix {
+            Some(prefix) => query
+                .key_condition_expression("pk = :p AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query.key_condition_expression("pk = :p"),
+        };
+        self.query_all(query).await
+    }
+
+    /// Every item of an index partition.
+    async fn index_partition(&self, index: &str, pk_attribute: &str, pk: String) -> Result<Vec<Item>, StoreError> {
+        self.query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(format!("{pk_attribute} = :p"))
+                .expression_attribute_values(":p", s(pk)),
+        )
+        .await
+    }
+
     // ---- connections -------------------------------------------------------------------
 
     /// Creates or updates a connection; returns `true` when it already existed (a reconnect).
@@ -264,14 +293,7 @@ impl Store {
     /// Everything filed under a connection (its subscriptions and drives), via `gsi2`.
     pub async fn connection_items(&self, tenant_id: &str, user_oid: &str) -> Result<ConnectionItems, StoreError> {
         let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI2)
-                    .key_condition_expression("gsi2pk = :p")
-                    .expression_attribute_values(":p", s(connection_pk(tenant_id, user_oid))),
-            )
+            .index_partition(GSI2, GSI2PK, connection_pk(tenant_id, user_oid))
             .await?;
         let mut out = ConnectionItems::default();
         for item in items {
@@ -383,15 +405,7 @@ impl Store {
 
     /// A subscription's kept notifications, oldest first.
     pub async fn notification_records(&self, subscription_id: &str) -> Result<Vec<NotificationRecord>, StoreError> {
-        let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :p")
-                    .expression_attribute_values(":p", s(notification_pk(subscription_id))),
-            )
-            .await?;
+        let items = self.partition(notification_pk(subscription_id), None).await?;
         let mut records: Vec<NotificationRecord> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         records.sort_by(|a, b| {
             a.received_at
@@ -604,16 +618,7 @@ impl Store {
 
     /// Every active drive (for the nightly safety pass), via `gsi1`.
     pub async fn active_drives(&self) -> Result<Vec<Drive>, StoreError> {
-        let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI1)
-                    .key_condition_expression("gsi1pk = :p")
-                    .expression_attribute_values(":p", s(ACTIVE_DRIVES_PK)),
-            )
-            .await?;
+        let items = self.index_partition(GSI1, GSI1PK, ACTIVE_DRIVES_PK.to_owned()).await?;
         items.into_iter().map(from_item).collect()
     }
 
@@ -856,16 +861,7 @@ impl Store {
 
     /// Every file result of a drive, following pagination to the end.
     pub async fn file_results(&self, drive_id: &str) -> Result<Vec<FileResult>, StoreError> {
-        let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :p AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":p", s(drive_pk(drive_id)))
-                    .expression_attribute_values(":prefix", s(FILE_PREFIX)),
-            )
-            .await?;
+        let items = self.partition(drive_pk(drive_id), Some(FILE_PREFIX)).await?;
         items.into_iter().map(from_item).collect()
     }
 
@@ -886,15 +882,7 @@ impl Store {
 
     /// The audit events of the UTC day containing `day`, oldest first.
     pub async fn audit_events(&self, day: OffsetDateTime) -> Result<Vec<AuditEvent>, StoreError> {
-        let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :p")
-                    .expression_attribute_values(":p", s(audit_pk(day))),
-            )
-            .await?;
+        let items = self.partition(audit_pk(day), None).await?;
         items.into_iter().map(from_item).collect()
     }
 }

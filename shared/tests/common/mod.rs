@@ -3,9 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::Query;
-use axum::routing::post;
-use axum::Router;
 use graph_emulator::{Emulator, EmulatorConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use graphwatch_shared::config::Config;
 use graphwatch_shared::identity::{IdentityClient, Tokens};
@@ -31,22 +28,6 @@ pub fn app_secret() -> AppSecret {
     }
 }
 
-/// Serves `POST /webhooks/*` on a free loopback port, echoing `validationToken` as Graph's
-/// handshake requires; returns its base URL.
-pub async fn notification_endpoint() -> String {
-    async fn answer(Query(q): Query<HashMap<String, String>>) -> (axum::http::StatusCode, String) {
-        match q.get("validationToken") {
-            Some(token) => (axum::http::StatusCode::OK, token.clone()),
-            None => (axum::http::StatusCode::ACCEPTED, String::new()),
-        }
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/webhooks/{kind}", post(answer));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 /// Starts the emulator (loopback redirect URIs allowed) and a notification endpoint.
 pub async fn env(emulator_config: EmulatorConfig) -> Env {
     let emulator = graph_emulator::start(
@@ -58,7 +39,7 @@ pub async fn env(emulator_config: EmulatorConfig) -> Env {
     )
     .await
     .unwrap();
-    let public = notification_endpoint().await;
+    let public = graphwatch_testkit::notification_endpoint().await;
     let vars = HashMap::from([
         ("GRAPHWATCH_TABLE", "unused".to_owned()),
         ("GRAPHWATCH_SECRET_ID", "unused".to_owned()),

@@ -6,6 +6,7 @@
 //! and stops them when the process exits. It never skips: when the services cannot be
 //! started, the test fails with the reason and how to fix it.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +14,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
 
 /// Endpoints of the running local services.
 #[derive(Debug, Clone)]
@@ -116,6 +121,25 @@ pub fn secretsmanager() -> aws_sdk_secretsmanager::Client {
         .endpoint_url(&local_aws().secretsmanager_endpoint)
         .build();
     aws_sdk_secretsmanager::Client::from_conf(conf)
+}
+
+/// Serves `POST /webhooks/*` on a free loopback port as a graphwatch deployment would for
+/// Graph's validation handshake (200 `text/plain` echoing `validationToken`, 202 otherwise);
+/// returns its base URL, to use as `PUBLIC_BASE_URL` when subscriptions are created.
+pub async fn notification_endpoint() -> String {
+    async fn answer(Query(q): Query<HashMap<String, String>>) -> (StatusCode, String) {
+        match q.get("validationToken") {
+            Some(token) => (StatusCode::OK, token.clone()),
+            None => (StatusCode::ACCEPTED, String::new()),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("bound");
+    let app = Router::new().route("/webhooks/{kind}", post(answer));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
 }
 
 /// A name no other test (in this or another process) uses, for tables and secrets.

@@ -7,9 +7,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use axum::extract::Query;
-use axum::routing::post;
-use axum::Router;
 use graph_emulator::{Emulator, EmulatorConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use graphwatch_shared::config::Config;
 use graphwatch_shared::secrets::SecretsCache;
@@ -29,21 +26,6 @@ pub struct Harness {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub config: Config,
     pub browser: reqwest::Client,
-}
-
-/// Serves `POST /webhooks/*` on a free loopback port, echoing `validationToken`.
-async fn notification_endpoint() -> String {
-    async fn answer(Query(q): Query<HashMap<String, String>>) -> (axum::http::StatusCode, String) {
-        match q.get("validationToken") {
-            Some(token) => (axum::http::StatusCode::OK, token.clone()),
-            None => (axum::http::StatusCode::ACCEPTED, String::new()),
-        }
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/webhooks/{kind}", post(answer));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
 }
 
 /// A stack with default settings.
@@ -84,7 +66,10 @@ pub async fn harness_with(extra: &[(&str, &str)]) -> Harness {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("GRAPHWATCH_TABLE".into(), table.clone()),
         ("GRAPHWATCH_SECRET_ID".into(), secret_id.clone()),
-        ("PUBLIC_BASE_URL".into(), notification_endpoint().await),
+        (
+            "PUBLIC_BASE_URL".into(),
+            graphwatch_testkit::notification_endpoint().await,
+        ),
         ("GRAPH_BASE_URL".into(), emulator.graph_base_url()),
         ("LOGIN_BASE_URL".into(), emulator.login_base_url()),
     ]);
