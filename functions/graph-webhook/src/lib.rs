@@ -136,22 +136,8 @@ impl App {
 
     /// Answers one API Gateway request.
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let path = req.uri().path();
-        if !(path.ends_with("/webhooks/graph") || path.ends_with("/webhooks/lifecycle")) {
-            return http::error(ErrorCode::NotFound);
-        }
-        if req.method() != Method::POST {
-            return http::error(ErrorCode::MethodNotAllowed);
-        }
-        let query = req.uri().query().unwrap_or("");
-        if let Some((_, token)) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "validationToken") {
-            return match notify::check_validation_token(&token) {
-                Ok(token) => http::text(StatusCode::OK, token),
-                Err(e) => {
-                    tracing::warn!(problem = %e, "validation handshake refused");
-                    http::error(ErrorCode::InvalidRequest)
-                }
-            };
+        if let Some(response) = answer_statelessly(&req) {
+            return response;
         }
         let body: &[u8] = req.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
@@ -443,6 +429,27 @@ impl App {
             }
         }
     }
+}
+
+/// Answers what needs no state: unknown routes and methods, and the validation handshake
+/// (answered before any other work, as Graph requires). `None` for a notification delivery.
+pub fn answer_statelessly(req: &Request) -> Option<Response<Body>> {
+    let path = req.uri().path();
+    if !(path.ends_with("/webhooks/graph") || path.ends_with("/webhooks/lifecycle")) {
+        return Some(http::error(ErrorCode::NotFound));
+    }
+    if req.method() != Method::POST {
+        return Some(http::error(ErrorCode::MethodNotAllowed));
+    }
+    let query = req.uri().query().unwrap_or("");
+    let (_, token) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "validationToken")?;
+    Some(match notify::check_validation_token(&token) {
+        Ok(token) => http::text(StatusCode::OK, token),
+        Err(e) => {
+            tracing::warn!(problem = %e, "validation handshake refused");
+            http::error(ErrorCode::InvalidRequest)
+        }
+    })
 }
 
 /// Why validation tokens did not pass.

@@ -3,7 +3,8 @@
 //!
 //! The AWS and HTTP clients (whose TLS trust stores take milliseconds to load) are built in
 //! a background task started before the runtime asks for its first event, so that work
-//! overlaps the Runtime API round trip instead of lengthening the init phase.
+//! overlaps the Runtime API round trip instead of lengthening the init phase, and the
+//! validation handshake, which needs none of them, never waits for it.
 
 use std::convert::Infallible;
 
@@ -36,7 +37,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config: &'static Config = Box::leak(Box::new(Config::from_env()?));
     tokio::spawn(app(config));
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(match app(config).await {
+        if let Some(response) = graph_webhook::answer_statelessly(&req) {
+            return Ok::<_, Infallible>(response);
+        }
+        Ok(match app(config).await {
             Ok(app) => app.handle(req).await,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the HTTP client");
