@@ -8,6 +8,7 @@
 //! - [`identity`]: Microsoft identity platform: sign-in URL, code and refresh grants, JWT checks
 //! - [`graph`]: a small typed Microsoft Graph client with bounded retries
 //! - [`notify`]: the Graph webhook protocol (handshake, payloads, clientState, dedupe keys)
+//! - [`subscriptions`]: creating (or adopting) Graph subscriptions, pacing writes per tenant
 //! - [`telemetry`]: structured JSON logs with request ids
 //! - [`privacy`]: the privacy scanning engine (the `graphwatch-privacy` crate)
 
@@ -19,6 +20,7 @@ pub mod identity;
 pub mod notify;
 pub mod secrets;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 
 pub use graphwatch_privacy as privacy;

@@ -19,21 +19,18 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use graphwatch_shared::config::Config;
-use graphwatch_shared::graph::{self, Drive, GraphClient, GraphError, GraphSubscription, NewSubscription};
+use graphwatch_shared::graph::{self, Drive, GraphClient, GraphError, NewSubscription};
 use graphwatch_shared::http::{self, ErrorCode};
 use graphwatch_shared::identity::{AccessToken, IdTokenClaims, IdentityClient, OAuthError, RefreshToken, Tokens};
-use graphwatch_shared::notify::client_state_sha256;
 use graphwatch_shared::secrets::{AppSecret, SecretsCache, SecretsError};
 use graphwatch_shared::store::{
     seal_context, AuditEvent, AuditKind, Connection, ConnectionStatus, OAuthState, Store, StoreError, Subscription,
 };
+use graphwatch_shared::subscriptions::{self, CreateOutcome, TenantWrites};
 use lambda_http::http::header::ACCEPT;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use rand::RngCore;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -164,13 +161,6 @@ fn safe_return_to(raw: &str) -> Option<&str> {
     let base = url::Url::parse("https://graphwatch.invalid/").expect("a fixed URL parses");
     let resolved = base.join(raw).ok()?;
     (resolved.origin() == base.origin()).then_some(raw)
-}
-
-/// 32 random bytes, URL-safe base64 (43 characters): a subscription's clientState.
-fn random_client_state() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// What happened to the drive's subscription during a sign-in.
@@ -540,7 +530,7 @@ impl App {
             expiration_date_time: graph::subscription_expiration(&resource, now)
                 .expect("drive roots have a known lifetime"),
             resource,
-            client_state: random_client_state(),
+            client_state: subscriptions::random_client_state(),
         };
         let items = self
             .store
@@ -575,74 +565,23 @@ impl App {
                 Err(e) => return Err(Failure::graph("get_subscription", e)),
             }
         }
-        let (created, client_state, outcome) = match self.graph.create_subscription(token, &request).await {
-            Ok(created) => (created, request.client_state.clone(), SubscriptionOutcome::Created),
-            Err(GraphError::Conflict { .. }) => self.adopt(token, &request).await?,
-            Err(e) => return Err(Failure::graph("create_subscription", e)),
-        };
-        Ok((
-            Subscription {
-                id: created.id,
-                tenant_id: who.tenant_id.clone(),
-                user_oid: who.user_oid.clone(),
-                resource: request.resource,
-                change_type: created.change_type,
-                drive_id: Some(drive.id.clone()),
-                notification_url: created.notification_url,
-                lifecycle_notification_url: created.lifecycle_notification_url,
-                client_state_sha256: client_state_sha256(&client_state),
-                expiration: created.expiration_date_time,
-                active: true,
-                last_notification_at: None,
-                last_renewed_at: None,
-                last_reauthorized_at: None,
-                renewal_failures: 0,
-                last_error: None,
-                action: None,
-                version: 0,
-            },
-            outcome,
-        ))
-    }
-
-    /// After a 409: takes over Graph's existing subscription when Graph tells its
-    /// clientState, else replaces it with a new one.
-    async fn adopt(
-        &self,
-        token: &AccessToken,
-        request: &NewSubscription,
-    ) -> Result<(GraphSubscription, String, SubscriptionOutcome), Failure> {
-        let same = |s: &GraphSubscription| {
-            s.resource
-                .trim_matches('/')
-                .eq_ignore_ascii_case(request.resource.trim_matches('/'))
-                && s.change_type == request.change_type
-                && s.notification_url == request.notification_url
-        };
-        let existing = self
-            .graph
-            .list_subscriptions(token)
-            .await
-            .map_err(|e| Failure::graph("list_subscriptions", e))?
-            .into_iter()
-            .find(same)
-            .ok_or_else(|| {
-                tracing::error!("Graph answered 409 but lists no matching subscription");
-                Failure::new(ErrorCode::UpstreamUnavailable)
-            })?;
-        if let Some(client_state) = existing.client_state.clone() {
-            return Ok((existing, client_state, SubscriptionOutcome::Adopted));
-        }
-        self.graph
-            .delete_subscription(token, &existing.id)
-            .await
-            .map_err(|e| Failure::graph("delete_subscription", e))?;
-        let created = self
-            .graph
-            .create_subscription(token, request)
+        let obtained = subscriptions::create_or_adopt(&self.graph, token, &request, &TenantWrites::unlimited())
             .await
             .map_err(|e| Failure::graph("create_subscription", e))?;
-        Ok((created, request.client_state.clone(), SubscriptionOutcome::Created))
+        let outcome = match obtained.outcome {
+            CreateOutcome::Created => SubscriptionOutcome::Created,
+            CreateOutcome::Adopted => SubscriptionOutcome::Adopted,
+        };
+        Ok((
+            subscriptions::record(
+                &obtained,
+                &who.tenant_id,
+                &who.user_oid,
+                &request.resource,
+                Some(&drive.id),
+            ),
+            outcome,
+        ))
     }
 
     async fn audit(&self, kind: AuditKind, subject: String, detail: String, at: OffsetDateTime) -> Result<(), Failure> {
@@ -688,15 +627,6 @@ mod tests {
             assert_eq!(safe_return_to(bad), None, "{bad:?}");
         }
         assert_eq!(safe_return_to(&format!("/{}", "a".repeat(MAX_RETURN_TO_LEN))), None);
-    }
-
-    #[test]
-    fn client_states_are_random_url_safe_and_short_enough() {
-        let a = random_client_state();
-        assert_eq!(a.len(), 43);
-        assert!(a.len() <= graphwatch_shared::notify::MAX_CLIENT_STATE_LEN);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        assert_ne!(a, random_client_state());
     }
 
     #[test]

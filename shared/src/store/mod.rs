@@ -493,21 +493,45 @@ impl Store {
 
     /// Active subscriptions expiring before `before`, across every renewal shard, soonest first.
     pub async fn subscriptions_expiring_before(&self, before: OffsetDateTime) -> Result<Vec<Subscription>, StoreError> {
+        self.expiring(before, None).await
+    }
+
+    /// Like [`Store::subscriptions_expiring_before`], without the subscriptions a renewal run
+    /// holds a claim on ([`Store::claim_subscription`]) or that back off after a failure
+    /// ([`Store::record_subscription_failure`]) at `now`.
+    pub async fn subscriptions_due(
+        &self,
+        before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.expiring(before, Some(now)).await
+    }
+
+    async fn expiring(
+        &self,
+        before: OffsetDateTime,
+        due_at: Option<OffsetDateTime>,
+    ) -> Result<Vec<Subscription>, StoreError> {
         let bound = index_time(before);
         let mut all = Vec::new();
         for shard in 0..RENEWAL_SHARDS {
-            let items = self
-                .query_all(
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(GSI1)
-                        .key_condition_expression("gsi1pk = :p AND gsi1sk < :t")
-                        .expression_attribute_values(":p", s(renewal_shard_pk(shard)))
-                        .expression_attribute_values(":t", s(bound.clone())),
-                )
-                .await?;
-            for item in items {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p AND gsi1sk < :t")
+                .expression_attribute_values(":p", s(renewal_shard_pk(shard)))
+                .expression_attribute_values(":t", s(bound.clone()));
+            if let Some(now) = due_at {
+                query = query
+                    .filter_expression(
+                        "(attribute_not_exists(claimed_until) OR claimed_until < :now) \
+                         AND (attribute_not_exists(retry_at) OR retry_at <= :now)",
+                    )
+                    .expression_attribute_values(":now", n(now.unix_timestamp()));
+            }
+            for item in self.query_all(query).await? {
                 all.push(from_item::<Subscription>(item)?);
             }
         }
@@ -518,27 +542,92 @@ impl Store {
     /// Replaces a subscription only if its stored `version` is still `expected_version`
     /// (optimistic concurrency: two renewal runs never both win). The written record's
     /// version must be `expected_version + 1`. `false` when another writer got there first.
+    /// A claim or failure backoff the item carried is dropped.
     pub async fn replace_subscription_if_version(
         &self,
         sub: &Subscription,
         expected_version: u64,
         now: OffsetDateTime,
     ) -> Conditional<bool> {
+        self.replace_if_version(sub, expected_version, now, None).await
+    }
+
+    /// Records a failed operation on a subscription as [`Store::replace_subscription_if_version`]
+    /// does (the record carries the failure count and error), and keeps it out of
+    /// [`Store::subscriptions_due`] until `retry_at`.
+    pub async fn record_subscription_failure(
+        &self,
+        sub: &Subscription,
+        expected_version: u64,
+        retry_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Conditional<bool> {
+        self.replace_if_version(sub, expected_version, now, Some(retry_at))
+            .await
+    }
+
+    async fn replace_if_version(
+        &self,
+        sub: &Subscription,
+        expected_version: u64,
+        now: OffsetDateTime,
+        retry_at: Option<OffsetDateTime>,
+    ) -> Conditional<bool> {
         assert_eq!(
             sub.version,
             expected_version + 1,
             "the new record must carry the next version"
         );
+        let mut item = Self::subscription_item(sub, now)?;
+        if let Some(at) = retry_at {
+            item.insert("retry_at".into(), n(at.unix_timestamp()));
+        }
         let r = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::subscription_item(sub, now)?))
+            .set_item(Some(item))
             .condition_expression("version = :v")
             .expression_attribute_values(":v", n(expected_version))
             .send()
             .await;
         won(r)
+    }
+
+    /// Claims a subscription for `owner` until `until` before a Graph call, so that a
+    /// concurrent run does not make the same call: succeeds only if the stored `version` is
+    /// still `expected_version` and no unexpired claim is held; bumps the version. Returns
+    /// the claimed record (finish with [`Store::replace_subscription_if_version`] on its
+    /// version), or `None` when another writer got there first. An abandoned claim expires.
+    pub async fn claim_subscription(
+        &self,
+        id: &str,
+        expected_version: u64,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Conditional<Option<Subscription>> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(subscription_pk(id)))
+            .key(SK, s(SUBSCRIPTION_SK))
+            .condition_expression("version = :v AND (attribute_not_exists(claimed_until) OR claimed_until < :now)")
+            .update_expression("SET claimed_by = :owner, claimed_until = :until ADD version :one")
+            .expression_attribute_values(":v", n(expected_version))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until.unix_timestamp()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e) if condition_failed(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Asks the renewal function to act on a subscription; `false` when it is unknown.
