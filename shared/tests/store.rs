@@ -552,3 +552,95 @@ async fn notification_records_are_kept_once_per_subscription() {
     );
     assert!(store.notification_records("other").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn claims_failures_and_due_subscriptions() {
+    let store = store().await;
+    let t = now();
+    let sub = subscription("sub-claim", t + Duration::hours(5));
+    store.put_subscription(&sub, t).await.unwrap();
+    let due = |store: Store, at: OffsetDateTime| async move {
+        store
+            .subscriptions_due(t + Duration::days(1), at)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(due(store.clone(), t).await, ["sub-claim"]);
+
+    // one claim per version, none while an unexpired claim is held
+    let claimed = store
+        .claim_subscription("sub-claim", 1, "run-a", t, t + Duration::minutes(5))
+        .await
+        .unwrap()
+        .expect("the first claim wins");
+    assert_eq!(claimed.version, 2);
+    assert!(store
+        .claim_subscription("sub-claim", 1, "run-b", t, t + Duration::minutes(5))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        store
+            .claim_subscription("sub-claim", 2, "run-b", t, t + Duration::minutes(5))
+            .await
+            .unwrap()
+            .is_none(),
+        "held by run-a"
+    );
+    assert!(due(store.clone(), t).await.is_empty(), "claimed: not due");
+    assert_eq!(
+        due(store.clone(), t + Duration::minutes(6)).await,
+        ["sub-claim"],
+        "an abandoned claim expires"
+    );
+
+    // a failure backs off until retry_at; a later replace drops it
+    let mut failed = claimed.clone();
+    failed.version = 3;
+    failed.renewal_failures = 1;
+    failed.last_error = Some("renew: HTTP 400".into());
+    assert!(store
+        .record_subscription_failure(&failed, 2, t + Duration::minutes(30), t)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_subscription_failure(&failed, 2, t + Duration::minutes(30), t)
+        .await
+        .unwrap());
+    assert!(due(store.clone(), t + Duration::minutes(29)).await.is_empty());
+    assert_eq!(due(store.clone(), t + Duration::minutes(30)).await, ["sub-claim"]);
+    assert_eq!(store.get_subscription("sub-claim").await.unwrap().unwrap(), failed);
+    let mut renewed = failed.clone();
+    renewed.version = 4;
+    assert!(store.replace_subscription_if_version(&renewed, 3, t).await.unwrap());
+    assert_eq!(due(store.clone(), t).await, ["sub-claim"]);
+    assert_eq!(
+        store
+            .subscriptions_expiring_before(t + Duration::days(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn audit_events_in_bulk() {
+    let store = store().await;
+    let t = now();
+    let events: Vec<AuditEvent> = (0..60)
+        .map(|i| AuditEvent {
+            at: t,
+            kind: AuditKind::SubscriptionRenewed,
+            subject: format!("sub-{i}"),
+            detail: "until later".into(),
+        })
+        .collect();
+    store.audit_many(&events).await.unwrap();
+    store.audit_many(&[]).await.unwrap();
+    let stored = store.audit_events(t).await.unwrap();
+    assert_eq!(stored.len(), 60);
+}

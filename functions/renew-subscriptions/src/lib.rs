@@ -51,7 +51,7 @@ use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
 /// Subscriptions worked on at once.
-pub const CONCURRENCY: usize = 32;
+pub const CONCURRENCY: usize = 64;
 /// A run takes no new work once less than this remains of the invocation.
 pub const RESERVE: Duration = Duration::from_secs(60);
 /// Renew and reauthorize are never made within this time of each other on one subscription.
@@ -66,6 +66,8 @@ const LONGEST_LIFETIME: time::Duration = time::Duration::minutes(42_300);
 const FIRST_BACKOFF: time::Duration = time::Duration::minutes(30);
 /// Longest wait after rejected operations.
 const MAX_BACKOFF: time::Duration = time::Duration::hours(8);
+/// Audit events written per batch.
+const AUDIT_BATCH: usize = 25;
 /// Longest `last_error` kept on an item.
 const MAX_ERROR_LEN: usize = 300;
 
@@ -198,6 +200,8 @@ struct Run {
     owner: String,
     deadline: SystemTime,
     tokens: Mutex<HashMap<ConnectionKey, Arc<OnceCell<Access>>>>,
+    /// Audit events not written yet (written in batches).
+    audit: Mutex<Vec<AuditEvent>>,
     summary: Summary,
 }
 
@@ -207,6 +211,7 @@ impl Run {
             owner: uuid::Uuid::new_v4().to_string(),
             deadline,
             tokens: Mutex::default(),
+            audit: Mutex::default(),
             summary: Summary::default(),
         }
     }
@@ -312,6 +317,7 @@ impl App {
                 }
             })
             .await;
+        self.flush_audit(&run).await;
         Ok(run.summary.finish("renewal", started))
     }
 
@@ -356,16 +362,21 @@ impl App {
         };
         let writes = self.limiter.tenant(&claimed.tenant_id);
         let result = match op {
-            Op::Renew => self.renew(&claimed, &token, &writes).await.map(|_| Outcome::Renewed),
+            Op::Renew => self
+                .renew(run, &claimed, &token, &writes)
+                .await
+                .map(|_| Outcome::Renewed),
             Op::Reauthorize => self
-                .reauthorize(&claimed, &token, &writes)
+                .reauthorize(run, &claimed, &token, &writes)
                 .await
                 .map(|_| Outcome::Reauthorized),
-            Op::Recreate => self.recreate(&claimed, &token, &writes).await,
+            Op::Recreate => self.recreate(run, &claimed, &token, &writes).await,
         };
         // Graph no longer has it: replace it
         let result = match result {
-            Err(GraphError::NotFound { .. }) if op != Op::Recreate => self.recreate(&claimed, &token, &writes).await,
+            Err(GraphError::NotFound { .. }) if op != Op::Recreate => {
+                self.recreate(run, &claimed, &token, &writes).await
+            }
             other => other,
         };
         match result {
@@ -390,7 +401,7 @@ impl App {
                     s.action = None;
                 })
                 .await?;
-                self.audit(AuditKind::SubscriptionFailed, &claimed.id, error.clone())
+                self.audit(run, AuditKind::SubscriptionFailed, &claimed.id, error.clone())
                     .await;
                 Ok(Outcome::Failed)
             }
@@ -400,6 +411,7 @@ impl App {
     /// `PATCH /subscriptions/{id}` to now + the maximum lifetime − the margin.
     async fn renew(
         &self,
+        run: &Run,
         claimed: &Subscription,
         token: &AccessToken,
         writes: &TenantWrites,
@@ -429,6 +441,7 @@ impl App {
         .await
         .map_err(store_failure)?;
         self.audit(
+            run,
             AuditKind::SubscriptionRenewed,
             &claimed.id,
             format!("until {}", renewed.expiration_date_time),
@@ -440,6 +453,7 @@ impl App {
     /// `POST /subscriptions/{id}/reauthorize`.
     async fn reauthorize(
         &self,
+        run: &Run,
         claimed: &Subscription,
         token: &AccessToken,
         writes: &TenantWrites,
@@ -457,8 +471,13 @@ impl App {
         })
         .await
         .map_err(store_failure)?;
-        self.audit(AuditKind::SubscriptionReauthorized, &claimed.id, "reauthorized".into())
-            .await;
+        self.audit(
+            run,
+            AuditKind::SubscriptionReauthorized,
+            &claimed.id,
+            "reauthorized".into(),
+        )
+        .await;
         Ok(())
     }
 
@@ -466,6 +485,7 @@ impl App {
     /// 409), stores it, retires the old record and marks the drive pending.
     async fn recreate(
         &self,
+        run: &Run,
         old: &Subscription,
         token: &AccessToken,
         writes: &TenantWrites,
@@ -522,6 +542,7 @@ impl App {
         }
         tracing::info!(old = %old.id, new = %new.id, drive_id = old.drive_id.as_deref(), "subscription recreated");
         self.audit(
+            run,
             AuditKind::SubscriptionRecreated,
             &old.id,
             format!("replaced by {} ({:?})", new.id, obtained.outcome),
@@ -656,6 +677,7 @@ impl App {
                     Ok(_) => {
                         run.summary.consent_lost.fetch_add(1, Ordering::Relaxed);
                         self.audit(
+                            run,
                             AuditKind::ConsentLost,
                             &key,
                             format!("refresh refused: {reason:?} {codes:?}"),
@@ -733,6 +755,7 @@ impl App {
             {
                 retired += 1;
                 self.audit(
+                    &run,
                     AuditKind::SubscriptionRemoved,
                     &sub.id,
                     "expired while its connection was not active".into(),
@@ -740,6 +763,7 @@ impl App {
                 .await;
             }
         }
+        self.flush_audit(&run).await;
         if let Some(e) = failures.into_inner().unwrap_or_else(|p| p.into_inner()).pop() {
             return Err(e.into());
         }
@@ -773,6 +797,7 @@ impl App {
                 }
             })
             .await;
+        self.flush_audit(&run).await;
         run.summary.finish("stream", started);
         let failures: Vec<Value> = failures
             .into_inner()
@@ -825,16 +850,33 @@ impl App {
         Ok(outcome)
     }
 
-    /// Appends an audit event; a failure is logged, never fatal.
-    async fn audit(&self, kind: AuditKind, subject: &str, detail: String) {
-        let event = AuditEvent {
-            at: OffsetDateTime::now_utc(),
-            kind,
-            subject: subject.to_owned(),
-            detail,
+    /// Queues an audit event; they are written 25 at a time. A failure is logged, never fatal.
+    async fn audit(&self, run: &Run, kind: AuditKind, subject: &str, detail: String) {
+        let batch = {
+            let mut queued = run.audit.lock().unwrap_or_else(|p| p.into_inner());
+            queued.push(AuditEvent {
+                at: OffsetDateTime::now_utc(),
+                kind,
+                subject: subject.to_owned(),
+                detail,
+            });
+            if queued.len() < AUDIT_BATCH {
+                return;
+            }
+            std::mem::take(&mut *queued)
         };
-        if let Err(e) = self.store.audit(&event).await {
-            tracing::warn!(error = %e, kind = ?kind, subject, "audit event not written");
+        self.write_audit(&batch).await;
+    }
+
+    /// Writes the audit events still queued at the end of an invocation.
+    async fn flush_audit(&self, run: &Run) {
+        let batch = std::mem::take(&mut *run.audit.lock().unwrap_or_else(|p| p.into_inner()));
+        self.write_audit(&batch).await;
+    }
+
+    async fn write_audit(&self, events: &[AuditEvent]) {
+        if let Err(e) = self.store.audit_many(events).await {
+            tracing::warn!(error = %e, events = events.len(), "audit events not written");
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -967,6 +967,45 @@ impl Store {
             ],
         )?;
         self.put(item).await
+    }
+
+    /// Appends many audit events in `BatchWriteItem` calls of 25 (unprocessed items are
+    /// retried), for functions that audit in bulk (a renewal run).
+    pub async fn audit_many(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        for chunk in events.chunks(25) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for event in chunk {
+                let item = to_item(
+                    event,
+                    [
+                        (PK, s(audit_pk(event.at))),
+                        (SK, s(audit_sk(event.at))),
+                        (TTL, n(event.at.unix_timestamp() + AUDIT_TTL_SECONDS)),
+                    ],
+                )?;
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .expect("the item is set");
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut request = Some(HashMap::from([(self.table.clone(), writes)]));
+            let mut attempt = 0u32;
+            while let Some(req) = request.take().filter(|r| r.values().any(|w| !w.is_empty())) {
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                }
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(req))
+                    .send()
+                    .await?;
+                request = out.unprocessed_items;
+            }
+        }
+        Ok(())
     }
 
     /// The audit events of the UTC day containing `day`, oldest first.
