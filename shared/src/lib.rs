@@ -9,6 +9,7 @@
 //! - [`graph`]: a small typed Microsoft Graph client with bounded retries
 //! - [`notify`]: the Graph webhook protocol (handshake, payloads, clientState, dedupe keys)
 //! - [`telemetry`]: structured JSON logs with request ids
+//! - [`tokens`]: access tokens for a stored connection (refresh, store the rotated token)
 //! - [`privacy`]: the privacy scanning engine (the `graphwatch-privacy` crate)
 
 pub mod config;
@@ -20,5 +21,6 @@ pub mod notify;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 
 pub use graphwatch_privacy as privacy;
