@@ -35,7 +35,7 @@ use futures::StreamExt;
 use graphwatch_shared::config::Config;
 use graphwatch_shared::graph::{self, DriveItem, GraphClient, GraphError, RetryPolicy};
 use graphwatch_shared::identity::{AccessToken, IdentityClient};
-use graphwatch_shared::privacy::{needed_prefix, scan_bytes, FileReport, Prefix, ScanOptions, Status};
+use graphwatch_shared::privacy::{needed_prefix, scan_bytes, FileReport, Format, Prefix, ScanOptions, Status};
 use graphwatch_shared::secrets::{SecretsCache, SecretsError};
 use graphwatch_shared::store::{
     Drive, FileResult, RiskCounts, ScanKind, ScanRecord, ScanStatus, ScanTotals, Store, StoreError,
@@ -653,9 +653,10 @@ impl App {
                 match needed_prefix(&bytes) {
                     Prefix::Complete => {
                         let report = scan(bytes.clone(), opts.clone()).await;
-                        // a format whose parser wants the whole file reports a cut-off prefix
-                        // as damaged: fetch the rest then
-                        if report.status == Status::Scanned {
+                        // JPEG metadata ends where the image data starts, so the prefix's verdict
+                        // is the file's; other parsers (PNG, WebP) report a cut-off prefix as
+                        // damaged: fetch the rest of those
+                        if report.status == Status::Scanned || report.format == Format::Jpeg {
                             return Ok((report, have));
                         }
                         break;
