@@ -41,6 +41,7 @@ bench: deps ## benchmarks on release builds; figures and commands in docs/perfor
 		--env GRAPHWATCH_TABLE=bench --env GRAPHWATCH_SECRET_ID=bench \
 		--env PUBLIC_BASE_URL=https://bench.example --env AWS_REGION=us-east-1
 	$(SERVICES) run -- cargo bench --locked -p graph-webhook --bench latency
+	$(SERVICES) run -- cargo bench --locked -p privacy-scan --bench scan
 	tools/bench-privacy
 
 fmt: ## format the code
