@@ -10,7 +10,7 @@
 //!   `410 Gone` restarts from its `Location` as a full resync. Each page's files are handled
 //!   with bounded concurrency: deleted items lose their result, folders are skipped, files
 //!   whose cTag equals their stored result's are skipped, images are fetched with a ranged
-//!   request for their first 256 KiB, documents whole up to the size cap, unsupported types
+//!   request for their first 64 KiB (extended while the metadata needs more), documents whole up to the size cap, unsupported types
 //!   not at all. One [`FileResult`] per file (redacted samples only), one [`ScanRecord`] per
 //!   pass, rewritten after every page. A full pass ends by removing the results of files it
 //!   did not see. When less than [`TIME_RESERVE`] of the invocation is left, the pass stops
