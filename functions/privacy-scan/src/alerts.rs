@@ -104,3 +104,52 @@ async fn post(http: &reqwest::Client, target: &str, url: &str, body: &Value) -> 
     tracing::error!(target, "alert not delivered after retries; the scan is unaffected");
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graphwatch_shared::store::{RiskCounts, ScanKind, ScanStatus, ScanTotals};
+    use time::OffsetDateTime;
+
+    fn result(path: &str, name: &str, risk: &str) -> FileResult {
+        FileResult {
+            drive_id: "d".into(),
+            item_id: name.into(),
+            name: name.into(),
+            path: path.into(),
+            size: 1,
+            c_tag: None,
+            e_tag: None,
+            status: "scanned".into(),
+            risk: risk.into(),
+            reasons: vec!["GPS location in metadata".into()],
+            findings: vec![],
+            scan_id: "s".into(),
+            scanned_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn the_message_lists_the_worst_files_and_caps_the_list() {
+        let scan = ScanRecord {
+            scan_id: "s".into(),
+            drive_id: "d".into(),
+            kind: ScanKind::Incremental,
+            status: ScanStatus::Completed,
+            totals: ScanTotals::default(),
+            risk_counts: RiskCounts::default(),
+            invocations: 1,
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            ended_at: None,
+            duration_ms: None,
+        };
+        let mut worst = vec![result("/", "a.jpg", "high"), result("/Photos", "b.jpg", "critical")];
+        worst.extend((0..12).map(|i| result("/More", &format!("{i}.jpg"), "high")));
+        let text = message("d", &scan, &worst);
+        assert!(text.starts_with("graphwatch: 14 high or critical file(s) in drive d (incremental scan s"));
+        assert!(text.contains("\n- HIGH /a.jpg: GPS location in metadata"), "{text}");
+        assert!(text.contains("\n- CRITICAL /Photos/b.jpg: "), "{text}");
+        assert!(text.ends_with("… and 4 more"), "{text}");
+        assert_eq!(teams_body(&text)["@type"], "MessageCard");
+    }
+}

@@ -330,6 +330,16 @@ impl App {
     /// The pass itself, under the lease.
     async fn pass(&self, drive: &Drive, owner: &str, deadline: SystemTime) -> Result<PassOutcome, Error> {
         let drive_id = drive.drive_id.as_str();
+        let conn = (drive.tenant_id.clone(), drive.user_oid.clone());
+        // a connection that lost consent gets no scan record (the nightly pass marks its drives too)
+        match self.access_token(&conn, None).await {
+            Err(Error::Token(TokenError::NeedsConsent)) => {
+                self.store.release_drive_lease(drive_id, owner, false).await?;
+                tracing::warn!(drive_id, "drive not scanned: its connection needs consent");
+                return Ok(PassOutcome::NeedsConsent);
+            }
+            other => other?,
+        };
         let now = OffsetDateTime::now_utc();
         let resumed = match (&drive.checkpoint, &drive.current_scan_id) {
             (Some(_), Some(id)) => self
@@ -357,7 +367,7 @@ impl App {
         scan.invocations += 1;
         let mut pass = Pass {
             drive_id,
-            conn: (drive.tenant_id.clone(), drive.user_oid.clone()),
+            conn,
             scan_id: scan.scan_id.clone(),
             full: scan.kind == ScanKind::Full,
             deadline,

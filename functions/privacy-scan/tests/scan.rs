@@ -269,9 +269,25 @@ async fn a_refused_refresh_token_stops_the_pass_and_marks_the_connection() {
         .unwrap()
         .unwrap();
     assert_eq!(connection.status, ConnectionStatus::NeedsConsent);
-    let scans = h.store.latest_scans(DRIVE, 10).await.unwrap();
-    assert_eq!(scans[0].status, ScanStatus::Failed);
+    assert!(h.store.latest_scans(DRIVE, 10).await.unwrap().is_empty());
     assert!(h.store.get_drive(DRIVE).await.unwrap().unwrap().lease_owner.is_none());
+    assert!(h.store.file_results(DRIVE).await.unwrap().is_empty());
+    // later passes do not try the refused token again
+    let token_calls = |h: &common::Harness| -> u64 {
+        h.emulator
+            .stats()
+            .requests
+            .iter()
+            .filter(|r| r.route.ends_with("/token"))
+            .map(|r| r.count)
+            .sum()
+    };
+    let before = token_calls(&h);
+    assert_eq!(
+        h.app.scan_drive(DRIVE, far_deadline()).await.unwrap(),
+        PassOutcome::NeedsConsent
+    );
+    assert_eq!(token_calls(&h), before);
 }
 
 #[tokio::test]
