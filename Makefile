@@ -42,6 +42,7 @@ bench: deps ## benchmarks on release builds; figures and commands in docs/perfor
 		--env PUBLIC_BASE_URL=https://bench.example --env AWS_REGION=us-east-1
 	$(SERVICES) run -- cargo bench --locked -p graph-webhook --bench latency
 	$(SERVICES) run -- cargo bench --locked -p renew-subscriptions --bench renewal
+	$(SERVICES) run -- cargo bench --locked -p privacy-scan --bench scan
 	tools/bench-privacy
 
 fmt: ## format the code

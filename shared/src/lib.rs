@@ -10,6 +10,7 @@
 //! - [`notify`]: the Graph webhook protocol (handshake, payloads, clientState, dedupe keys)
 //! - [`subscriptions`]: creating (or adopting) Graph subscriptions, pacing writes per tenant
 //! - [`telemetry`]: structured JSON logs with request ids
+//! - [`tokens`]: access tokens for a stored connection (refresh, store the rotated token)
 //! - [`privacy`]: the privacy scanning engine (the `graphwatch-privacy` crate)
 
 pub mod config;
@@ -22,5 +23,6 @@ pub mod secrets;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod tokens;
 
 pub use graphwatch_privacy as privacy;

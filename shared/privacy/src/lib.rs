@@ -452,6 +452,22 @@ impl FileReport {
             f.value.clear();
         }
     }
+
+    /// The report of a file that was deliberately not read (its name or type says the engine
+    /// cannot read it, or its declared size is over the cap): `status` with its usual risk
+    /// and `why` as the reason. `Scanned` is not a status a file gets unread; it is reported
+    /// as `Corrupt`.
+    pub fn unread(status: Status, why: &str) -> FileReport {
+        let why = why.to_string();
+        let stop = match status {
+            Status::Unsupported => Stop::Unsupported(why),
+            Status::Encrypted => Stop::Encrypted(why),
+            Status::TooLarge => Stop::TooLarge(why),
+            Status::TimedOut => Stop::TimedOut,
+            Status::Corrupt | Status::Scanned => Stop::Corrupt(why),
+        };
+        finish(Format::Unknown, Err(stop), Sink::new(0))
+    }
 }
 
 /// How much of a file's beginning a caller must hold to see all of its metadata.

@@ -404,7 +404,21 @@ impl GraphClient {
     /// bytes `first..=last` of it (206 with `Content-Range`; a server that ignores the
     /// range answers the whole file, with `partial == false`).
     pub async fn download(&self, url: &str, range: Option<(u64, u64)>) -> Result<Download, GraphError> {
-        let response = self.send(Method::GET, url, None, None, range).await?;
+        self.download_capped(url, range, u64::MAX)
+            .await?
+            .ok_or_else(|| GraphError::Protocol("download larger than memory".into()))
+    }
+
+    /// Like [`GraphClient::download`], reading the body chunk by chunk and giving up once it
+    /// is longer than `max_bytes`: `None` then (the file is over a size cap), so no more than
+    /// `max_bytes` and one chunk are ever held.
+    pub async fn download_capped(
+        &self,
+        url: &str,
+        range: Option<(u64, u64)>,
+        max_bytes: u64,
+    ) -> Result<Option<Download>, GraphError> {
+        let mut response = self.send(Method::GET, url, None, None, range).await?;
         let status = response.status();
         if !status.is_success() {
             return Err(failure(response).await);
@@ -412,13 +426,22 @@ impl GraphClient {
         let partial = status == StatusCode::PARTIAL_CONTENT;
         let range_total = header(&response, CONTENT_RANGE)
             .and_then(|v| v.rsplit_once('/').and_then(|(_, total)| total.parse::<u64>().ok()));
-        let bytes = response.bytes().await.map_err(network)?.to_vec();
+        if response.content_length().is_some_and(|n| n > max_bytes) {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(network)? {
+            if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                return Ok(None);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let total_size = if partial { range_total } else { Some(bytes.len() as u64) };
-        Ok(Download {
+        Ok(Some(Download {
             bytes,
             partial,
             total_size,
-        })
+        }))
     }
 
     /// Sends up to [`MAX_BATCH_REQUESTS`] requests as one `POST /$batch`; answers come back

@@ -331,7 +331,7 @@ pub struct FileResult {
     pub reasons: Vec<String>,
     /// Findings by kind.
     pub findings: Vec<FindingSummary>,
-    /// Scan pass that produced this result.
+    /// Latest scan pass that produced this result or, in a full pass, found it unchanged.
     pub scan_id: String,
     /// When it was scanned.
     #[serde(with = "time::serde::rfc3339")]
