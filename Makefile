@@ -20,8 +20,8 @@ deps: ## install what is missing
 	@command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 	@$(SERVICES) install
 
-run: deps ## start the local stack (DynamoDB Local, Secrets Manager) and print its endpoints
-	@$(SERVICES) start
+run: deps ## run the whole system locally (no Docker) and print how to connect the demo account
+	cargo run --locked -p graphwatch -- dev
 
 test: deps lint unit ## every check: format, clippy, all tests on the local services, cfn-lint
 

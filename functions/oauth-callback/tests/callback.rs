@@ -373,6 +373,7 @@ async fn reconnect_replaces_a_subscription_graph_lost() {
     h.emulator
         .inject_fault(Fault::RemoveSubscription {
             subscription_id: old.clone(),
+            force: false,
         })
         .await
         .unwrap();

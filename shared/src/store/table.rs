@@ -1,5 +1,5 @@
 //! The table's definition, in one place: tests, `graphwatch dev` and `template.yaml`
-//! (checked by a test) all describe the same table.
+//! (checked by `tests/template_and_events.rs`) all describe the same table.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,

@@ -50,6 +50,9 @@ pub enum Fault {
     RemoveSubscription {
         /// Subscription id.
         subscription_id: String,
+        /// Send `subscriptionRemoved` even if the resource does not get it from Graph.
+        #[serde(default)]
+        force: bool,
     },
     /// Revoke every refresh token of a user (object id or UPN): refreshes fail with 50173.
     RevokeRefreshTokens {
@@ -148,15 +151,15 @@ pub(crate) async fn apply(shared: &Shared, fault: Fault) -> Result<Value, Contro
             shared.lock().faults.latency = Duration::from_millis(ms);
             Ok(json!({ "latency_ms": ms }))
         }
-        Fault::RemoveSubscription { subscription_id } => {
+        Fault::RemoveSubscription { subscription_id, force } => {
             let removed = shared
                 .lock()
                 .subscriptions
                 .remove(&subscription_id)
                 .ok_or_else(|| ControlError::not_found(format!("subscription {subscription_id} not found")))?;
             let event = LifecycleEvent::SubscriptionRemoved;
-            let delivery = if removed.kind.supports(event) && removed.lifecycle_url.is_some() {
-                Some(notifications::send_lifecycle(shared, &removed, event, false).await?)
+            let delivery = if (force || removed.kind.supports(event)) && removed.lifecycle_url.is_some() {
+                Some(notifications::send_lifecycle(shared, &removed, event, force).await?)
             } else {
                 None
             };

@@ -18,10 +18,39 @@ struct Cli {
 enum Command {
     /// Scan local files or directories (or stdin) for privacy risk, offline.
     Scan(scan::Args),
+    /// Run the whole system locally (DynamoDB Local, Secrets Manager, Graph emulator, the four functions).
+    Dev(graphwatch::dev::DevOptions),
+    /// Print stored file results and the latest scan records of a table.
+    Report(graphwatch::report::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Scan(args) => scan::run(args),
+        Command::Dev(options) => runtime().block_on(async {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws=warn,hyper=warn")),
+                )
+                .with_writer(std::io::stderr)
+                .compact()
+                .init();
+            match graphwatch::dev::run(options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("graphwatch dev: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }),
+        Command::Report(args) => runtime().block_on(graphwatch::report::run(args)),
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
 }

@@ -189,6 +189,7 @@ async fn renew_reauthorize_delete_and_404_once_gone() {
     // Removed behind our back: renew answers 404 ResourceNotFound; drives get no subscriptionRemoved.
     emu.inject_fault(Fault::RemoveSubscription {
         subscription_id: created["id"].as_str().unwrap().into(),
+        force: false,
     })
     .await
     .unwrap();
