@@ -57,6 +57,7 @@ async fn a_population_is_renewed_once_recreated_and_consent_loss_is_not_retried(
         h.emulator
             .inject_fault(Fault::RemoveSubscription {
                 subscription_id: sub.id.clone(),
+                force: false,
             })
             .await
             .unwrap();
@@ -234,6 +235,7 @@ async fn recreate_action() {
     h.emulator
         .inject_fault(Fault::RemoveSubscription {
             subscription_id: sub.id.clone(),
+            force: false,
         })
         .await
         .unwrap();
