@@ -109,7 +109,10 @@ async fn the_demo_flow_end_to_end() {
     let after = results(store, drive).await;
     assert_eq!(after["vendor-contact.txt"].1, second.scan_id);
     assert_ne!(after["vendor-contact.txt"].0, "medium");
-    assert_eq!(after["deploy.env"].1, first.scan_id, "unchanged files keep their result");
+    assert_eq!(
+        after["deploy.env"].1, first.scan_id,
+        "unchanged files keep their result"
+    );
 
     // Graph drops the subscription and says so: a new one replaces it and the drive resyncs.
     let connection = |s: &Store| {
@@ -117,7 +120,12 @@ async fn the_demo_flow_end_to_end() {
         let (tenant, oid) = (info.tenant_id.clone(), graph_emulator::DEMO_USER_OID.to_owned());
         async move { s.connection_items(&tenant, &oid).await.unwrap() }
     };
-    let old = connection(store).await.subscriptions.into_iter().find(|s| s.active).unwrap();
+    let old = connection(store)
+        .await
+        .subscriptions
+        .into_iter()
+        .find(|s| s.active)
+        .unwrap();
     stack
         .emulator
         .inject_fault(Fault::RemoveSubscription {
@@ -127,7 +135,11 @@ async fn the_demo_flow_end_to_end() {
         .await
         .unwrap();
     let new = eventually("a recreated subscription", || async {
-        connection(store).await.subscriptions.into_iter().find(|s| s.active && s.id != old.id)
+        connection(store)
+            .await
+            .subscriptions
+            .into_iter()
+            .find(|s| s.active && s.id != old.id)
     })
     .await;
     assert_eq!(new.resource, old.resource);
@@ -152,7 +164,10 @@ async fn the_demo_flow_end_to_end() {
         .await
         .unwrap();
     eventually("the connection marked needs_consent", || async {
-        let c = store.get_connection(&info.tenant_id, graph_emulator::DEMO_USER_OID).await.unwrap()?;
+        let c = store
+            .get_connection(&info.tenant_id, graph_emulator::DEMO_USER_OID)
+            .await
+            .unwrap()?;
         (c.status == ConnectionStatus::NeedsConsent).then_some(())
     })
     .await;

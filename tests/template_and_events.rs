@@ -38,7 +38,12 @@ fn every_template_function_is_a_binary_of_the_workspace() {
     let functions = template().functions;
     assert_eq!(functions.len(), 4);
     for f in functions {
-        assert!(binaries.contains(f.binary.as_str()), "{} builds binary {}, which the workspace lacks", f.logical_id, f.binary);
+        assert!(
+            binaries.contains(f.binary.as_str()),
+            "{} builds binary {}, which the workspace lacks",
+            f.logical_id,
+            f.binary
+        );
     }
 }
 
@@ -46,7 +51,10 @@ fn every_template_function_is_a_binary_of_the_workspace() {
 fn target(template: &Template, name: &str, event: &Value) -> String {
     if let Some(key) = event["routeKey"].as_str() {
         let route = template.routes.iter().find(|r| r.key() == key);
-        return route.unwrap_or_else(|| panic!("{name}: no route {key}")).function.clone();
+        return route
+            .unwrap_or_else(|| panic!("{name}: no route {key}"))
+            .function
+            .clone();
     }
     if let Some(records) = event["Records"].as_array() {
         let mappings: Vec<_> = template
@@ -54,7 +62,11 @@ fn target(template: &Template, name: &str, event: &Value) -> String {
             .iter()
             .filter(|m| records.iter().all(|r| m.patterns.iter().any(|p| pattern_matches(p, r))))
             .collect();
-        assert_eq!(mappings.len(), 1, "{name}: its records must pass exactly one mapping's filters");
+        assert_eq!(
+            mappings.len(),
+            1,
+            "{name}: its records must pass exactly one mapping's filters"
+        );
         return mappings[0].function.clone();
     }
     let scheduled = event["detail-type"] == "Scheduled Event";
@@ -123,7 +135,12 @@ fn pairs(list: &serde_norway::Value, name: &str, kind: &str) -> BTreeSet<(String
     list.as_sequence()
         .unwrap()
         .iter()
-        .map(|e| (e[name].as_str().unwrap().to_owned(), e[kind].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e[name].as_str().unwrap().to_owned(),
+                e[kind].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -136,7 +153,14 @@ async fn the_table_the_code_creates_is_the_template_table() {
     let dynamodb = graphwatch_testkit::dynamodb();
     let name = graphwatch_testkit::unique_name("spec");
     graphwatch_shared::store::create_table(&dynamodb, &name).await.unwrap();
-    let table = dynamodb.describe_table().table_name(&name).send().await.unwrap().table.unwrap();
+    let table = dynamodb
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
 
     let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> BTreeSet<(String, String)> {
         schema
@@ -144,18 +168,29 @@ async fn the_table_the_code_creates_is_the_template_table() {
             .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()))
             .collect()
     };
-    assert_eq!(keys(table.key_schema()), pairs(&t["KeySchema"], "AttributeName", "KeyType"));
+    assert_eq!(
+        keys(table.key_schema()),
+        pairs(&t["KeySchema"], "AttributeName", "KeyType")
+    );
     let attributes: BTreeSet<_> = table
         .attribute_definitions()
         .iter()
         .map(|a| (a.attribute_name().to_owned(), a.attribute_type().as_str().to_owned()))
         .collect();
-    assert_eq!(attributes, pairs(&t["AttributeDefinitions"], "AttributeName", "AttributeType"));
+    assert_eq!(
+        attributes,
+        pairs(&t["AttributeDefinitions"], "AttributeName", "AttributeType")
+    );
     let created: BTreeSet<_> = table
         .global_secondary_indexes()
         .iter()
         .map(|i| {
-            let projection = i.projection().and_then(|p| p.projection_type()).unwrap().as_str().to_owned();
+            let projection = i
+                .projection()
+                .and_then(|p| p.projection_type())
+                .unwrap()
+                .as_str()
+                .to_owned();
             (i.index_name().unwrap().to_owned(), keys(i.key_schema()), projection)
         })
         .collect();
@@ -173,7 +208,10 @@ async fn the_table_the_code_creates_is_the_template_table() {
         .collect();
     assert_eq!(created, declared);
     assert_eq!(
-        table.stream_specification().and_then(|s| s.stream_view_type()).map(|v| v.as_str()),
+        table
+            .stream_specification()
+            .and_then(|s| s.stream_view_type())
+            .map(|v| v.as_str()),
         t["StreamSpecification"]["StreamViewType"].as_str()
     );
     let ttl = dynamodb.describe_time_to_live().table_name(&name).send().await.unwrap();

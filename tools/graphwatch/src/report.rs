@@ -116,7 +116,8 @@ async fn store(args: &Args) -> anyhow::Result<Store> {
                     args.dev_file.display()
                 )
             })?;
-            let info: DevInfo = serde_json::from_str(&text).with_context(|| format!("{} is not valid", args.dev_file.display()))?;
+            let info: DevInfo =
+                serde_json::from_str(&text).with_context(|| format!("{} is not valid", args.dev_file.display()))?;
             (info.table, Some(info.dynamodb), true)
         }
     };
@@ -138,7 +139,12 @@ fn rank(risk: &str) -> Option<Risk> {
 }
 
 fn sort_worst_first(files: &mut [FileResult]) {
-    files.sort_by(|a, b| rank(&b.risk).cmp(&rank(&a.risk)).then_with(|| a.path.cmp(&b.path)).then_with(|| a.name.cmp(&b.name)));
+    files.sort_by(|a, b| {
+        rank(&b.risk)
+            .cmp(&rank(&a.risk))
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.name.cmp(&b.name))
+    });
 }
 
 /// Files as a table (risk, file, reasons), worst first.
@@ -149,7 +155,11 @@ pub fn findings_table(files: &[FileResult]) -> String {
         .iter()
         .map(|f| {
             let path = format!("{}/{}", f.path.trim_end_matches('/'), f.name);
-            let reasons = if f.reasons.is_empty() { f.status.clone() } else { f.reasons.join("; ") };
+            let reasons = if f.reasons.is_empty() {
+                f.status.clone()
+            } else {
+                f.reasons.join("; ")
+            };
             (f.risk.to_uppercase(), path, reasons)
         })
         .collect();

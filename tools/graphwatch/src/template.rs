@@ -155,7 +155,11 @@ fn route(resources: &serde_norway::Mapping, id: &str, props: &Value) -> anyhow::
     let (method, path) = key
         .split_once(' ')
         .ok_or_else(|| anyhow!("{id}: RouteKey {key:?} is not 'METHOD /path'"))?;
-    let target = props.get("Target").map(untagged).and_then(Value::as_str).unwrap_or_default();
+    let target = props
+        .get("Target")
+        .map(untagged)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let integration = target
         .strip_prefix("integrations/${")
         .and_then(|t| t.strip_suffix('}'))
@@ -225,10 +229,12 @@ pub fn pattern_matches(pattern: &Json, record: &Json) -> bool {
 fn matches(pattern: &Json, value: Option<&Json>) -> bool {
     match pattern {
         Json::Object(keys) => keys.iter().all(|(k, p)| matches(p, value.and_then(|v| v.get(k)))),
-        Json::Array(rules) => rules.iter().any(|rule| match rule.get("exists").and_then(Json::as_bool) {
-            Some(exists) => value.is_some() == exists,
-            None => value.is_some_and(|v| v == rule || v.as_array().is_some_and(|a| a.contains(rule))),
-        }),
+        Json::Array(rules) => rules
+            .iter()
+            .any(|rule| match rule.get("exists").and_then(Json::as_bool) {
+                Some(exists) => value.is_some() == exists,
+                None => value.is_some_and(|v| v == rule || v.as_array().is_some_and(|a| a.contains(rule))),
+            }),
         literal => value == Some(literal),
     }
 }
@@ -255,21 +261,32 @@ mod tests {
         assert!(keys.contains(&("POST /webhooks/lifecycle".into(), "GraphWebhookFunction")));
         let nightly = &t.function("PrivacyScanFunction").unwrap().schedules[0];
         assert_eq!(nightly.input, Some(json!({"task": "nightly"})));
-        let scan = t.stream_mappings.iter().find(|m| m.function == "PrivacyScanFunction").unwrap();
-        assert_eq!((scan.batch_size, scan.maximum_retry_attempts, scan.patterns.len()), (10, 5, 3));
+        let scan = t
+            .stream_mappings
+            .iter()
+            .find(|m| m.function == "PrivacyScanFunction")
+            .unwrap();
+        assert_eq!(
+            (scan.batch_size, scan.maximum_retry_attempts, scan.patterns.len()),
+            (10, 5, 3)
+        );
     }
 
     #[test]
     fn patterns_match_leaves_lists_and_existence() {
         let p = json!({"dynamodb": {"NewImage": {"pending": {"BOOL": [true]}}, "OldImage": {"pending": {"BOOL": [{"exists": false}]}}}});
         let insert = json!({"dynamodb": {"NewImage": {"pending": {"BOOL": true}}}});
-        let stays = json!({"dynamodb": {"NewImage": {"pending": {"BOOL": true}}, "OldImage": {"pending": {"BOOL": true}}}});
+        let stays =
+            json!({"dynamodb": {"NewImage": {"pending": {"BOOL": true}}, "OldImage": {"pending": {"BOOL": true}}}});
         let cleared = json!({"dynamodb": {"NewImage": {"pending": {"BOOL": false}}}});
         assert!(pattern_matches(&p, &insert));
         assert!(!pattern_matches(&p, &stays));
         assert!(!pattern_matches(&p, &cleared));
         let any = json!({"tags": ["a", "b"], "sk": {"exists": true}});
-        assert!(pattern_matches(&json!({"tags": ["a", "b"]}), &json!({"tags": ["x", "b"]})));
+        assert!(pattern_matches(
+            &json!({"tags": ["a", "b"]}),
+            &json!({"tags": ["x", "b"]})
+        ));
         assert!(!pattern_matches(&json!({"name": [{"exists": true}]}), &any));
         assert!(pattern_matches(&json!({"sk": [{"exists": true}]}), &any));
     }

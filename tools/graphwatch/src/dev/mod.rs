@@ -26,8 +26,8 @@ use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{ScanStatus, Store};
 use rand::RngCore;
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
 use tokio::task::JoinHandle;
 
 use crate::report;
@@ -179,8 +179,12 @@ impl Stack {
         let config = Config::from_lookup(|name| vars.get(name).cloned())?;
         let mut function_env: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         function_env.extend(
-            [("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            [
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "local"),
+                ("AWS_SECRET_ACCESS_KEY", "local"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
         function_env.sort();
         let store = Store::new(dynamodb.clone(), &config.table_name);
@@ -189,10 +193,13 @@ impl Stack {
 
         let mut routes = HashMap::new();
         for route in &template.routes {
-            let handler = functions
-                .http
-                .get(&route.function)
-                .ok_or_else(|| anyhow!("route {} names {}, which is not an HTTP function", route.key(), route.function))?;
+            let handler = functions.http.get(&route.function).ok_or_else(|| {
+                anyhow!(
+                    "route {} names {}, which is not an HTTP function",
+                    route.key(),
+                    route.function
+                )
+            })?;
             routes.insert(route.key(), handler.clone());
         }
         let schedules = Arc::new(Schedules::new(&template, &functions.events)?);
@@ -209,10 +216,12 @@ impl Stack {
 
         let mut mappings = Vec::new();
         for spec in &template.stream_mappings {
-            let handler = functions
-                .events
-                .get(&spec.function)
-                .ok_or_else(|| anyhow!("a stream mapping names {}, which is not an event function", spec.function))?;
+            let handler = functions.events.get(&spec.function).ok_or_else(|| {
+                anyhow!(
+                    "a stream mapping names {}, which is not an event function",
+                    spec.function
+                )
+            })?;
             mappings.push(stream::Mapping::new(spec.clone(), handler.clone()));
         }
         let stream_arn = dynamodb
@@ -223,7 +232,11 @@ impl Stack {
             .table
             .and_then(|t| t.latest_stream_arn)
             .ok_or_else(|| anyhow!("table {} has no stream", options.table))?;
-        tasks.push(tokio::spawn(stream::run(streams_client(&info.dynamodb), stream_arn, mappings)));
+        tasks.push(tokio::spawn(stream::run(
+            streams_client(&info.dynamodb),
+            stream_arn,
+            mappings,
+        )));
         if !options.no_timers {
             tasks.extend(schedules.start_timers());
         }
@@ -255,7 +268,12 @@ impl Stack {
         let headers: HashMap<_, _> = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = match response.body() {
             lambda_http::Body::Text(t) => t.clone(),
@@ -357,7 +375,10 @@ impl Schedules {
     /// Fires the schedule `name` now with the event EventBridge would send: its constant input,
     /// or the "Scheduled Event" envelope. `None` when there is no such schedule.
     pub async fn fire(&self, name: &str) -> Option<anyhow::Result<Value>> {
-        let (schedule, function, handler) = self.entries.iter().find(|(s, _, _)| s.name.eq_ignore_ascii_case(name))?;
+        let (schedule, function, handler) = self
+            .entries
+            .iter()
+            .find(|(s, _, _)| s.name.eq_ignore_ascii_case(name))?;
         let event = schedule.input.clone().unwrap_or_else(|| {
             json!({
                 "version": "0",
@@ -450,7 +471,10 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     println!("  DynamoDB Local  {}  table {}", stack.info.dynamodb, stack.info.table);
     println!();
     println!("Connect the demo account ({}):", stack.info.user);
-    println!("  open {}/connect   (or: curl -L {}/connect)", stack.info.api, stack.info.api);
+    println!(
+        "  open {}/connect   (or: curl -L {}/connect)",
+        stack.info.api, stack.info.api
+    );
     println!("Then edit a file and watch it rescanned:");
     println!(
         "  curl -s -X POST '{}/_emulator/drives/{}/items' -H 'content-type: application/json' \\\n    \
@@ -459,7 +483,10 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         stack.info.drive_id,
         base64::engine::general_purpose::STANDARD.encode("Card 4111 1111 1111 1111, call +44 20 7946 0958")
     );
-    println!("Fire a schedule now: curl -X POST {}/_dev/schedules/Renewal   (or Daily, Nightly)", stack.info.api);
+    println!(
+        "Fire a schedule now: curl -X POST {}/_dev/schedules/Renewal   (or Daily, Nightly)",
+        stack.info.api
+    );
     println!("Ctrl-C stops everything.");
     let watcher = tokio::spawn(print_finished_scans(stack.store.clone(), stack.info.drive_id.clone()));
     tokio::signal::ctrl_c().await?;

@@ -72,7 +72,11 @@ async fn read(
     finished: &mut HashSet<String>,
 ) -> anyhow::Result<Vec<Value>> {
     let description = client.describe_stream().stream_arn(stream_arn).send().await?;
-    for shard in description.stream_description.and_then(|d| d.shards).unwrap_or_default() {
+    for shard in description
+        .stream_description
+        .and_then(|d| d.shards)
+        .unwrap_or_default()
+    {
         let Some(id) = shard.shard_id else { continue };
         if iterators.contains_key(&id) || finished.contains(&id) {
             continue;
@@ -195,5 +199,8 @@ async fn deliver(mapping: &mut Mapping, records: &[Value]) {
 }
 
 fn sequence(record: &Value) -> String {
-    record["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default().to_owned()
+    record["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
