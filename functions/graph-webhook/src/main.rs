@@ -13,8 +13,6 @@ use graphwatch_shared::config::Config;
 use graphwatch_shared::graph;
 use graphwatch_shared::http::{self, ErrorCode};
 use graphwatch_shared::identity::Jwks;
-use graphwatch_shared::secrets::SecretsCache;
-use graphwatch_shared::store::Store;
 use lambda_http::{service_fn, Request};
 use tokio::sync::OnceCell;
 
@@ -22,11 +20,10 @@ static APP: OnceCell<App> = OnceCell::const_new();
 
 async fn app(config: &Config) -> Result<&'static App, reqwest::Error> {
     APP.get_or_try_init(|| async {
-        let (dynamodb, secretsmanager) = config.aws_clients().await;
-        let secrets = SecretsCache::new(secretsmanager, &config.secret_id, config.secret_cache_ttl);
+        let (store, secrets) = config.store_and_secrets().await;
         // Graph signs validation tokens with the identity platform's common keys.
         let jwks = Jwks::new(graph::http_client()?, &config.login_base_url, "common");
-        Ok(App::new(Store::new(dynamodb, &config.table_name), secrets, jwks))
+        Ok(App::new(store, secrets, jwks))
     })
     .await
 }

@@ -4,8 +4,6 @@
 use std::convert::Infallible;
 
 use graphwatch_shared::config::Config;
-use graphwatch_shared::secrets::SecretsCache;
-use graphwatch_shared::store::Store;
 use lambda_http::{service_fn, Request};
 use oauth_callback::App;
 
@@ -13,9 +11,7 @@ use oauth_callback::App;
 async fn main() -> Result<(), lambda_http::Error> {
     graphwatch_shared::telemetry::init();
     let config = Config::from_env()?;
-    let (dynamodb, secretsmanager) = config.aws_clients().await;
-    let store = Store::new(dynamodb, &config.table_name);
-    let secrets = SecretsCache::new(secretsmanager, &config.secret_id, config.secret_cache_ttl);
+    let (store, secrets) = config.store_and_secrets().await;
     let app = App::new(config, store, secrets)?;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -1,11 +1,7 @@
 //! Lambda entry point of renew-subscriptions: wires the table, the secret and the HTTP
 //! clients, then handles schedule and stream events until the deadline of each invocation.
 
-use std::time::{Duration, SystemTime};
-
 use graphwatch_shared::config::Config;
-use graphwatch_shared::secrets::SecretsCache;
-use graphwatch_shared::store::Store;
 use lambda_runtime::{service_fn, LambdaEvent};
 use renew_subscriptions::App;
 use serde_json::Value;
@@ -14,13 +10,11 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     graphwatch_shared::telemetry::init();
     let config = Config::from_env()?;
-    let (dynamodb, secretsmanager) = config.aws_clients().await;
-    let store = Store::new(dynamodb, &config.table_name);
-    let secrets = SecretsCache::new(secretsmanager, &config.secret_id, config.secret_cache_ttl);
+    let (store, secrets) = config.store_and_secrets().await;
     let app = App::new(config, store, secrets)?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        let deadline = event.context.deadline();
         app.handle(event.payload, deadline)
             .await
             .map_err(lambda_runtime::Error::from)
