@@ -58,6 +58,13 @@ async fn results(store: &Store, drive_id: &str) -> HashMap<String, (String, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_demo_flow_end_to_end() {
+    // The stack's warnings (and more with RUST_LOG) are printed when the test fails.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(filter)
+        .try_init();
     let state = tempfile::tempdir().unwrap();
     let stack = Stack::start(&DevOptions {
         port: 0,

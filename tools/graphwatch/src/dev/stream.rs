@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -48,67 +49,182 @@ pub async fn run(client: aws_sdk_dynamodbstreams::Client, stream_arn: String, ma
             tx
         })
         .collect();
-    let mut iterators: HashMap<String, String> = HashMap::new();
-    let mut finished: HashSet<String> = HashSet::new();
+    let mut reader = Reader {
+        client,
+        stream_arn,
+        shards: HashMap::new(),
+        finished: HashSet::new(),
+    };
     loop {
-        match read(&client, &stream_arn, &mut iterators, &mut finished).await {
-            Ok(records) if !records.is_empty() => {
-                for tx in &senders {
-                    let _ = tx.send(records.clone());
-                }
+        let records = reader.read().await;
+        if !records.is_empty() {
+            for tx in &senders {
+                let _ = tx.send(records.clone());
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reading the table's stream failed; retrying"),
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 
-/// The new records of every shard, oldest first per shard.
-async fn read(
-    client: &aws_sdk_dynamodbstreams::Client,
-    stream_arn: &str,
-    iterators: &mut HashMap<String, String>,
-    finished: &mut HashSet<String>,
-) -> anyhow::Result<Vec<Value>> {
-    let description = client.describe_stream().stream_arn(stream_arn).send().await?;
-    for shard in description
-        .stream_description
-        .and_then(|d| d.shards)
-        .unwrap_or_default()
-    {
-        let Some(id) = shard.shard_id else { continue };
-        if iterators.contains_key(&id) || finished.contains(&id) {
-            continue;
+/// Where the reader is in one shard.
+struct ShardPosition {
+    /// The iterator for the next `GetRecords`; `None` after it failed, until a new one is taken.
+    iterator: Option<String>,
+    /// The last record handed on, so that a lost or expired iterator resumes right after it.
+    last_sequence: Option<String>,
+    /// Set when the shard answered `TrimmedDataAccessException`: the next iterator starts at
+    /// the oldest record still kept (records up to `last_sequence` are skipped, not repeated).
+    from_oldest: bool,
+}
+
+/// The stream's shards and how far each has been read.
+struct Reader {
+    client: aws_sdk_dynamodbstreams::Client,
+    stream_arn: String,
+    shards: HashMap<String, ShardPosition>,
+    finished: HashSet<String>,
+}
+
+impl Reader {
+    /// The new records of every open shard, oldest first per shard. A failure on one shard is
+    /// logged and retried on the next poll from the last record handed on; what the other
+    /// shards returned is still delivered, so no record is lost or repeated.
+    async fn read(&mut self) -> Vec<Value> {
+        if let Err(e) = self.discover_shards().await {
+            tracing::warn!(error = %e, "listing the table's stream shards failed; retrying");
         }
-        let it = client
-            .get_shard_iterator()
-            .stream_arn(stream_arn)
-            .shard_id(&id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await?;
-        if let Some(it) = it.shard_iterator {
-            iterators.insert(id, it);
+        let mut records = Vec::new();
+        let ids: Vec<String> = self.shards.keys().cloned().collect();
+        for id in ids {
+            if let Err(e) = self.read_shard(&id, &mut records).await {
+                tracing::warn!(shard = %id, error = %e, "reading a stream shard failed; retrying");
+            }
         }
+        records
     }
-    let mut records = Vec::new();
-    for (shard, iterator) in iterators.clone() {
-        let out = client.get_records().shard_iterator(iterator).send().await?;
+
+    /// Starts reading the shards not seen before, every page of `DescribeStream`. As Lambda
+    /// does, a child shard is read only once its parent is finished, to keep each item's order.
+    async fn discover_shards(&mut self) -> anyhow::Result<()> {
+        let mut listed = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_stream()
+                .stream_arn(&self.stream_arn)
+                .set_exclusive_start_shard_id(start.take())
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(e)))?;
+            let description = page.stream_description;
+            start = description.as_ref().and_then(|d| d.last_evaluated_shard_id.clone());
+            listed.extend(description.and_then(|d| d.shards).unwrap_or_default());
+            if start.is_none() {
+                break;
+            }
+        }
+        let listed_ids: HashSet<&str> = listed.iter().filter_map(|s| s.shard_id.as_deref()).collect();
+        for shard in &listed {
+            let Some(id) = shard.shard_id.as_deref() else { continue };
+            let parent_pending = shard
+                .parent_shard_id
+                .as_deref()
+                .is_some_and(|p| listed_ids.contains(p) && !self.finished.contains(p));
+            if !parent_pending && !self.finished.contains(id) && !self.shards.contains_key(id) {
+                tracing::debug!(shard = %id, "reading a new stream shard");
+                self.shards.insert(
+                    id.to_owned(),
+                    ShardPosition {
+                        iterator: None,
+                        last_sequence: None,
+                        from_oldest: false,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one shard's new records; takes a new iterator first when the shard has none.
+    async fn read_shard(&mut self, id: &str, records: &mut Vec<Value>) -> anyhow::Result<()> {
+        let Some(position) = self.shards.get_mut(id) else {
+            return Ok(());
+        };
+        let iterator = match position.iterator.take() {
+            Some(iterator) => iterator,
+            None => {
+                let request = self
+                    .client
+                    .get_shard_iterator()
+                    .stream_arn(&self.stream_arn)
+                    .shard_id(id);
+                let request = match position.last_sequence.as_ref().filter(|_| !position.from_oldest) {
+                    Some(sequence) => request
+                        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                        .sequence_number(sequence),
+                    None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                };
+                match request
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(e)))?
+                    .shard_iterator
+                {
+                    Some(iterator) => iterator,
+                    None => {
+                        self.shards.remove(id);
+                        self.finished.insert(id.to_owned());
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let out = self.client.get_records().shard_iterator(&iterator).send().await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                // A failed call does not consume the iterator: keep it unless it is no longer
+                // valid. DynamoDB Local answers a fresh TRIM_HORIZON iterator on a new shard
+                // with `TrimmedDataAccessException` now and then; a new iterator then works.
+                let service = e.as_service_error();
+                position.from_oldest = service.is_some_and(|e| e.is_trimmed_data_access_exception());
+                if !position.from_oldest && !service.is_some_and(|e| e.is_expired_iterator_exception()) {
+                    position.iterator = Some(iterator);
+                }
+                return Err(anyhow::anyhow!("{}", DisplayErrorContext(e)));
+            }
+        };
+        position.from_oldest = false;
         for record in out.records.unwrap_or_default() {
-            records.push(lambda_record(record, stream_arn));
+            let sequence = record.dynamodb.as_ref().and_then(|r| r.sequence_number.clone());
+            if let Some(sequence) = sequence {
+                if position
+                    .last_sequence
+                    .as_ref()
+                    .is_some_and(|last| !is_after(&sequence, last))
+                {
+                    continue;
+                }
+                position.last_sequence = Some(sequence);
+            }
+            records.push(lambda_record(record, &self.stream_arn));
         }
         match out.next_shard_iterator {
-            Some(next) => {
-                iterators.insert(shard, next);
-            }
+            Some(next) => position.iterator = Some(next),
             None => {
-                iterators.remove(&shard);
-                finished.insert(shard);
+                tracing::debug!(shard = %id, "stream shard closed and read to its end");
+                self.shards.remove(id);
+                self.finished.insert(id.to_owned());
             }
         }
+        Ok(())
     }
-    Ok(records)
+}
+
+/// Whether stream sequence number `a` comes after `b` (both decimal numbers of any length).
+fn is_after(a: &str, b: &str) -> bool {
+    (a.len(), a) > (b.len(), b)
 }
 
 /// A stream record in the shape Lambda delivers it.
@@ -203,4 +319,17 @@ fn sequence(record: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_after;
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        assert!(is_after("100", "99"));
+        assert!(is_after("000000000000000000012", "000000000000000000011"));
+        assert!(!is_after("99", "100"));
+        assert!(!is_after("42", "42"));
+    }
 }
