@@ -19,7 +19,7 @@ fn app_secret() -> AppSecret {
         &serde_json::json!({
             "client_id": graph_emulator::DEMO_CLIENT_ID,
             "client_secret": graph_emulator::DEMO_CLIENT_SECRET,
-            "sealing_keys": {"1": common::SEALING_KEY},
+            "sealing_keys": {"1": graphwatch_testkit::SEALING_KEY},
         })
         .to_string(),
     )

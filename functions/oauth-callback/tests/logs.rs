@@ -69,7 +69,7 @@ async fn no_secret_is_logged() {
         .unwrap();
     let sealer = graphwatch_shared::secrets::AppSecret::parse(
         "test",
-        &serde_json::json!({"client_id": "c", "client_secret": "s", "sealing_keys": {"1": common::SEALING_KEY}})
+        &serde_json::json!({"client_id": "c", "client_secret": "s", "sealing_keys": {"1": graphwatch_testkit::SEALING_KEY}})
             .to_string(),
     )
     .unwrap()

@@ -4,7 +4,11 @@
 //! `GRAPHWATCH_SECRETSMANAGER_ENDPOINT` (set by `tools/local-services run`, which `make test`
 //! uses), or else starts them once for this test process with `tools/local-services start`
 //! and stops them when the process exits. It never skips: when the services cannot be
-//! started, the test fails with the reason and how to fix it.
+//! started, the test fails with the reason and how to fix it. [`Backend`] gives a test its
+//! own table, secret and function configuration on them.
+
+mod backend;
+pub use backend::{Backend, SEALING_KEY};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

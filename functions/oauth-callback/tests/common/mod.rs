@@ -4,19 +4,14 @@
 //! Each test binary uses part of it.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use graph_emulator::{Emulator, EmulatorConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use graph_emulator::{Emulator, EmulatorConfig};
 use graphwatch_shared::config::Config;
-use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::Store;
+use graphwatch_testkit::Backend;
 use lambda_http::{Body, Response};
 use oauth_callback::App;
-use serde_json::Value;
-
-/// The base64 sealing key of the test secret.
-pub const SEALING_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+use serde_json::{json, Value};
 
 /// One test's stack.
 pub struct Harness {
@@ -44,47 +39,15 @@ pub async fn harness_with(extra: &[(&str, &str)]) -> Harness {
     )
     .await
     .unwrap();
-    let dynamodb = graphwatch_testkit::dynamodb();
-    let table = graphwatch_testkit::unique_name("oauth");
-    graphwatch_shared::store::create_table(&dynamodb, &table).await.unwrap();
-    let secrets_client = graphwatch_testkit::secretsmanager();
-    let secret_id = graphwatch_testkit::unique_name("oauth-secret");
-    secrets_client
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(
-            serde_json::json!({
-                "client_id": DEMO_CLIENT_ID,
-                "client_secret": DEMO_CLIENT_SECRET,
-                "sealing_keys": {"1": SEALING_KEY},
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("GRAPHWATCH_TABLE".into(), table.clone()),
-        ("GRAPHWATCH_SECRET_ID".into(), secret_id.clone()),
-        (
-            "PUBLIC_BASE_URL".into(),
-            graphwatch_testkit::notification_endpoint().await,
-        ),
-        ("GRAPH_BASE_URL".into(), emulator.graph_base_url()),
-        ("LOGIN_BASE_URL".into(), emulator.login_base_url()),
-    ]);
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let store = Store::new(dynamodb.clone(), &table);
-    let secrets = SecretsCache::new(secrets_client, &secret_id, config.secret_cache_ttl);
-    let app = App::new(config.clone(), store.clone(), secrets).unwrap();
+    let backend = Backend::new("oauth", &emulator, json!({}), extra).await;
+    let app = App::new(backend.config.clone(), backend.store.clone(), backend.secrets()).unwrap();
     Harness {
         emulator,
         app,
-        store,
-        dynamodb,
-        config,
-        browser: graphwatch_shared::graph::http_client().unwrap(),
+        store: backend.store,
+        dynamodb: backend.dynamodb,
+        config: backend.config,
+        browser: backend.http,
     }
 }
 

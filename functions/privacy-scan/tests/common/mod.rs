@@ -1,6 +1,7 @@
 //! The privacy-scan handler on the local stack: DynamoDB Local (own table), moto (own secret)
 //! and the Graph emulator, with the demo user connected through the emulator's real sign-in
-//! (so the stored refresh token is one the emulator rotates and can revoke).
+//! (so the stored refresh token is one the emulator rotates and can revoke): see
+//! `graphwatch_testkit::Backend`.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -10,18 +11,15 @@ use std::time::{Duration, SystemTime};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use graph_emulator::{Emulator, EmulatorConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DRIVE_ID, DEMO_USER_OID};
+use graph_emulator::{Emulator, EmulatorConfig, DEMO_DRIVE_ID, DEMO_USER_OID, DEMO_USER_UPN};
 use graphwatch_shared::config::Config;
-use graphwatch_shared::identity::IdentityClient;
 use graphwatch_shared::privacy::{scan_bytes, ScanOptions};
-use graphwatch_shared::secrets::{AppSecret, SecretsCache};
-use graphwatch_shared::store::{seal_context, Connection, ConnectionStatus, FileResult, Store};
+use graphwatch_shared::store::{FileResult, Store};
+use graphwatch_testkit::Backend;
 use privacy_scan::{App, PassOutcome};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-/// The base64 sealing key of the test secret.
-pub const SEALING_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 /// The demo drive.
 pub const DRIVE: &str = DEMO_DRIVE_ID;
 
@@ -42,7 +40,6 @@ pub struct Harness {
     pub app: App,
     pub store: Store,
     pub config: Config,
-    pub secret_id: String,
     pub tenant_id: String,
 }
 
@@ -65,93 +62,25 @@ pub async fn harness_with(options: Options) -> Harness {
     let emulator = graph_emulator::start(emulator_config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let dynamodb = graphwatch_testkit::dynamodb();
-    let table = graphwatch_testkit::unique_name("scan");
-    graphwatch_shared::store::create_table(&dynamodb, &table).await.unwrap();
-    let secret = json!({
-        "client_id": DEMO_CLIENT_ID,
-        "client_secret": DEMO_CLIENT_SECRET,
-        "sealing_keys": {"1": SEALING_KEY},
+    let secret_extra = json!({
         "slack_webhook_url": options.slack,
         "teams_webhook_url": options.teams,
     });
-    let secrets_client = graphwatch_testkit::secretsmanager();
-    let secret_id = graphwatch_testkit::unique_name("scan-secret");
-    secrets_client
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .unwrap();
-    let vars = std::collections::HashMap::from([
-        ("GRAPHWATCH_TABLE", table.clone()),
-        ("GRAPHWATCH_SECRET_ID", secret_id.clone()),
-        ("PUBLIC_BASE_URL", "http://127.0.0.1:9000".to_owned()),
-        ("GRAPH_BASE_URL", emulator.graph_base_url()),
-        ("LOGIN_BASE_URL", emulator.login_base_url()),
-    ]);
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let store = Store::new(dynamodb, &table);
-    connect(
-        &config,
-        &store,
-        &tenant_id,
-        &AppSecret::parse("test", &secret.to_string()).unwrap(),
-    )
-    .await;
-    store
+    let backend = Backend::new("scan", &emulator, secret_extra, &[]).await;
+    backend.connect(&tenant_id, DEMO_USER_OID, DEMO_USER_UPN).await;
+    backend
+        .store
         .register_drive(DRIVE, &tenant_id, DEMO_USER_OID, OffsetDateTime::now_utc())
         .await
         .unwrap();
-    let secrets = SecretsCache::new(secrets_client, &secret_id, config.secret_cache_ttl);
-    let app = App::new(config.clone(), store.clone(), secrets).unwrap();
+    let app = App::new(backend.config.clone(), backend.store.clone(), backend.secrets()).unwrap();
     Harness {
         emulator,
         app,
-        store,
-        config,
-        secret_id,
+        store: backend.store,
+        config: backend.config,
         tenant_id,
     }
-}
-
-/// Signs the demo user in at the emulator and stores the connection with its sealed refresh token.
-async fn connect(config: &Config, store: &Store, tenant_id: &str, secret: &AppSecret) {
-    let http = graphwatch_shared::graph::http_client().unwrap();
-    let identity = IdentityClient::new(http.clone(), config).unwrap();
-    let sign_in = identity.sign_in(DEMO_CLIENT_ID);
-    let answer = http.get(&sign_in.url).send().await.unwrap();
-    assert_eq!(answer.status(), 302);
-    let back = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let code = back
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code");
-    let tokens = identity
-        .exchange_code(secret, &code, &sign_in.pkce_verifier)
-        .await
-        .unwrap();
-    let refresh = tokens.refresh_token.expect("offline_access gives a refresh token");
-    let now = OffsetDateTime::now_utc();
-    store
-        .upsert_connection(&Connection {
-            tenant_id: tenant_id.into(),
-            user_oid: DEMO_USER_OID.into(),
-            display_name: "Adele Vance".into(),
-            username: "adele.vance@contoso.example".into(),
-            scopes: tokens.scopes,
-            sealed_refresh_token: secret
-                .sealer()
-                .unwrap()
-                .seal(refresh.secret().as_bytes(), &seal_context(tenant_id, DEMO_USER_OID)),
-            status: ConnectionStatus::Active,
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
 }
 
 impl Harness {

@@ -10,21 +10,15 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt as _;
-use graph_emulator::{
-    Emulator, EmulatorConfig, SignInOutcome, TenantConfig, UserConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
-};
-use graphwatch_shared::config::Config;
-use graphwatch_shared::graph::{self, GraphClient, NewSubscription};
+use graph_emulator::{Emulator, EmulatorConfig, SignInOutcome, TenantConfig, UserConfig};
+use graphwatch_shared::graph::{GraphClient, NewSubscription};
 use graphwatch_shared::identity::{AccessToken, IdentityClient};
-use graphwatch_shared::secrets::{AppSecret, SecretsCache};
-use graphwatch_shared::store::{seal_context, Connection, ConnectionStatus, Store, Subscription};
+use graphwatch_shared::store::Subscription;
 use graphwatch_shared::subscriptions::{self, CreateOutcome, Obtained};
+use graphwatch_testkit::Backend;
 use renew_subscriptions::App;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-
-/// The base64 sealing key of the test secret.
-pub const SEALING_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 /// A user of the emulated tenants.
 #[derive(Debug, Clone)]
@@ -55,16 +49,10 @@ pub fn users(tenants: usize, users_per_tenant: usize) -> Vec<User> {
 pub struct Harness {
     pub emulator: Emulator,
     pub app: App,
-    pub store: Store,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub config: Config,
-    pub secret: AppSecret,
-    pub secrets_client: aws_sdk_secretsmanager::Client,
-    pub secret_id: String,
+    pub backend: Backend,
     pub graph: GraphClient,
     pub identity: IdentityClient,
     pub users: Vec<User>,
-    pub browser: reqwest::Client,
 }
 
 /// A stack whose emulator knows `users` (and their drives); `extra` configuration variables.
@@ -97,53 +85,23 @@ pub async fn harness(users: Vec<User>, extra: &[(&str, &str)]) -> Harness {
     )
     .await
     .unwrap();
-    let dynamodb = graphwatch_testkit::dynamodb();
-    let table = graphwatch_testkit::unique_name("renew");
-    graphwatch_shared::store::create_table(&dynamodb, &table).await.unwrap();
-    let secrets_client = graphwatch_testkit::secretsmanager();
-    let secret_id = graphwatch_testkit::unique_name("renew-secret");
-    let secret_text = json!({
-        "client_id": DEMO_CLIENT_ID,
-        "client_secret": DEMO_CLIENT_SECRET,
-        "sealing_keys": {"1": SEALING_KEY},
-    })
-    .to_string();
-    secrets_client
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(&secret_text)
-        .send()
-        .await
-        .unwrap();
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("GRAPHWATCH_TABLE".into(), table.clone()),
-        ("GRAPHWATCH_SECRET_ID".into(), secret_id.clone()),
-        (
-            "PUBLIC_BASE_URL".into(),
-            graphwatch_testkit::notification_endpoint().await,
-        ),
-        ("GRAPH_BASE_URL".into(), emulator.graph_base_url()),
-        ("LOGIN_BASE_URL".into(), emulator.login_base_url()),
-    ]);
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let store = Store::new(dynamodb.clone(), &table);
-    let secrets = SecretsCache::new(secrets_client.clone(), &secret_id, config.secret_cache_ttl);
-    let app = App::new(config.clone(), store.clone(), secrets).unwrap();
-    let http = graph::http_client().unwrap();
+    let backend = Backend::new("renew", &emulator, json!({}), extra).await;
+    let app = App::new(backend.config.clone(), backend.store.clone(), backend.secrets()).unwrap();
     Harness {
-        graph: GraphClient::new(http.clone(), &config.graph_base_url),
-        identity: IdentityClient::new(http.clone(), &config).unwrap(),
-        secret: AppSecret::parse(&secret_id, &secret_text).unwrap(),
+        graph: GraphClient::new(backend.http.clone(), &backend.config.graph_base_url),
+        identity: IdentityClient::new(backend.http.clone(), &backend.config).unwrap(),
         emulator,
         app,
-        store,
-        dynamodb,
-        config,
-        secrets_client,
-        secret_id,
         users,
-        browser: http,
+        backend,
+    }
+}
+
+/// The table, secret and configuration are the backend's: `h.store`, `h.config`, ...
+impl std::ops::Deref for Harness {
+    type Target = Backend;
+    fn deref(&self) -> &Backend {
+        &self.backend
     }
 }
 
@@ -186,53 +144,15 @@ pub fn stream_event(records: Vec<Value>) -> Value {
 impl Harness {
     /// Another Lambda instance of the function on the same stack.
     pub fn another_app(&self) -> App {
-        let secrets = SecretsCache::new(
-            self.secrets_client.clone(),
-            &self.secret_id,
-            self.config.secret_cache_ttl,
-        );
-        App::new(self.config.clone(), self.store.clone(), secrets).unwrap()
+        App::new(self.config.clone(), self.store.clone(), self.backend.secrets()).unwrap()
     }
 
-    /// Signs `user` in through the emulator (authorize + code grant), stores the connection
-    /// with its sealed refresh token and registers the drive (not pending); returns an
-    /// access token for seeding.
+    /// Signs `user` in through the emulator and stores the connection, and registers the
+    /// drive (not pending); returns an access token for seeding.
     pub async fn connect(&self, user: &User) -> AccessToken {
-        let sign_in = self.identity.sign_in(DEMO_CLIENT_ID);
-        let mut url = url::Url::parse(&sign_in.url).unwrap();
-        url.query_pairs_mut().append_pair("login_hint", &user.upn);
-        let response = self.browser.get(url.as_str()).send().await.unwrap();
-        assert_eq!(response.status(), 302);
-        let back = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        let code = back
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("a code");
-        let tokens = self
-            .identity
-            .exchange_code(&self.secret, &code, &sign_in.pkce_verifier)
-            .await
-            .unwrap();
-        let sealer = self.secret.sealer().unwrap();
-        let context = seal_context(&user.tenant_id, &user.oid);
-        let now = OffsetDateTime::now_utc();
+        let tokens = self.backend.connect(&user.tenant_id, &user.oid, &user.upn).await;
         self.store
-            .upsert_connection(&Connection {
-                tenant_id: user.tenant_id.clone(),
-                user_oid: user.oid.clone(),
-                display_name: user.upn.clone(),
-                username: user.upn.clone(),
-                scopes: vec![],
-                sealed_refresh_token: sealer.seal(tokens.refresh_token.unwrap().secret().as_bytes(), &context),
-                status: ConnectionStatus::Active,
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
-        self.store
-            .register_drive(&user.drive_id, &user.tenant_id, &user.oid, now)
+            .register_drive(&user.drive_id, &user.tenant_id, &user.oid, OffsetDateTime::now_utc())
             .await
             .unwrap();
         self.set_drive_idle(&user.drive_id).await;
@@ -334,7 +254,7 @@ impl Harness {
     /// Every live subscription in the emulator, by id.
     pub async fn emulator_subscriptions(&self) -> HashMap<String, Value> {
         let url = format!("{}/_emulator/subscriptions", self.emulator.base_url());
-        let list: Vec<Value> = self.browser.get(url).send().await.unwrap().json().await.unwrap();
+        let list: Vec<Value> = self.http.get(url).send().await.unwrap().json().await.unwrap();
         list.into_iter()
             .map(|s| (s["id"].as_str().unwrap().to_owned(), s))
             .collect()
