@@ -27,6 +27,17 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// Why a function could not start: the clients its configuration describes cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// A configured URL does not parse.
+    #[error("identity platform URLs: {0}")]
+    Url(#[from] url::ParseError),
+}
+
 /// Numeric limits that operators may tune.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

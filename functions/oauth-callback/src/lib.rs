@@ -45,16 +45,7 @@ const DRIVE_CHANGE_TYPE: &str = "updated";
 /// Longest error description from the identity platform that is logged.
 const MAX_LOGGED_DESCRIPTION: usize = 300;
 
-/// Why the function could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-    /// A configured URL does not parse.
-    #[error("identity platform URLs: {0}")]
-    Url(#[from] url::ParseError),
-}
+pub use graphwatch_shared::config::StartError;
 
 /// A failed request: a stable code and a fixed public message (details are logged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,16 +60,7 @@ const MAX_RESYNCS: u32 = 3;
 /// Times an image's prefix is extended when its metadata runs past what was fetched.
 const MAX_PREFIX_EXTENSIONS: u32 = 3;
 
-/// The function could not start (its HTTP or identity clients could not be built).
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-    /// The identity platform URLs in the configuration are malformed.
-    #[error("identity platform URL: {0}")]
-    Url(#[from] url::ParseError),
-}
+pub use graphwatch_shared::config::StartError;
 
 /// Why an invocation or a pass failed.
 #[derive(Debug, thiserror::Error)]

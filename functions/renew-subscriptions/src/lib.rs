@@ -71,16 +71,7 @@ const AUDIT_BATCH: usize = 25;
 /// Longest `last_error` kept on an item.
 const MAX_ERROR_LEN: usize = 300;
 
-/// Why the function could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-    /// A configured URL does not parse.
-    #[error("identity platform URLs: {0}")]
-    Url(#[from] url::ParseError),
-}
+pub use graphwatch_shared::config::StartError;
 
 /// A failed invocation (Lambda retries the scheduled ones; stream records are reported
 /// one by one instead).
