@@ -90,12 +90,7 @@ async fn happy_path_stores_everything_and_redirects_to_return_to() {
     assert_eq!(location(&response), "/reports?view=risky");
 
     // the connection, with a sealed refresh token that is the emulator's live one
-    let connection = h
-        .store
-        .get_connection(DEMO_TENANT_ID, DEMO_USER_OID)
-        .await
-        .unwrap()
-        .unwrap();
+    let connection = h.demo_connection().await.unwrap();
     assert_eq!(connection.status, ConnectionStatus::Active);
     assert_eq!(connection.display_name, DEMO_USER_NAME);
     assert_eq!(connection.username, DEMO_USER_UPN);
@@ -209,12 +204,7 @@ async fn unknown_expired_and_missing_states_are_refused() {
 
     let no_state = [("code".to_owned(), "abc".to_owned())];
     assert_error(&h.callback(&no_state, true).await, 400, "invalid_state");
-    assert!(h
-        .store
-        .get_connection(DEMO_TENANT_ID, DEMO_USER_OID)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(h.demo_connection().await.is_none());
 }
 
 #[tokio::test]
@@ -270,12 +260,7 @@ async fn identity_platform_errors_are_explained_and_consume_the_state() {
         .as_str()
         .unwrap()
         .contains("administrator"));
-    assert!(h
-        .store
-        .get_connection(DEMO_TENANT_ID, DEMO_USER_OID)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(h.demo_connection().await.is_none());
 }
 
 #[tokio::test]
@@ -319,12 +304,7 @@ async fn id_token_failures_through_the_handler() {
     h.emulator.advance_clock(-2 * 3600);
     let query = h.authorize(&h.connect().await).await;
     assert_error(&h.callback(&query, true).await, 401, "id_token_invalid");
-    assert!(h
-        .store
-        .get_connection(DEMO_TENANT_ID, DEMO_USER_OID)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(h.demo_connection().await.is_none());
     assert!(h.emulator_subscriptions().await.is_empty());
 }
 
@@ -333,12 +313,7 @@ async fn tenants_outside_the_allowlist_are_refused() {
     let h = common::harness_with(&[("ALLOWED_TENANTS", "11111111-2222-3333-4444-555555555555")]).await;
     let (_, response) = h.sign_in().await;
     assert_error(&response, 403, "tenant_not_allowed");
-    assert!(h
-        .store
-        .get_connection(DEMO_TENANT_ID, DEMO_USER_OID)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(h.demo_connection().await.is_none());
     assert!(h.emulator_subscriptions().await.is_empty());
 
     let h = common::harness_with(&[("ALLOWED_TENANTS", &DEMO_TENANT_ID.to_uppercase())]).await;

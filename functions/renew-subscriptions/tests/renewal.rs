@@ -177,11 +177,9 @@ async fn a_population_is_renewed_once_recreated_and_consent_loss_is_not_retried(
 /// A `reauthorize` action from the stream calls Graph's reauthorize and clears the action.
 #[tokio::test]
 async fn reauthorize_action() {
-    let people = users(1, 1);
-    let h = harness(people.clone(), &[]).await;
-    let token = h.connect(&people[0]).await;
+    let (h, user, token) = one_user().await;
     let sub = h
-        .subscribe(&people[0], &token, 1, OffsetDateTime::now_utc() + Duration::days(20))
+        .subscribe(&user, &token, 1, OffsetDateTime::now_utc() + Duration::days(20))
         .await
         .remove(0);
     let now = OffsetDateTime::now_utc();
@@ -190,14 +188,7 @@ async fn reauthorize_action() {
         .set_subscription_action(&sub.id, SubscriptionAction::Reauthorize, now)
         .await
         .unwrap());
-    let answer = h
-        .app
-        .handle(
-            stream_event(vec![action_record(&sub.id, "reauthorize", "1")]),
-            full_deadline(),
-        )
-        .await
-        .unwrap();
+    let answer = h.act(&sub.id, "reauthorize", "1").await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
     assert_eq!(h.count(REAUTHORIZE, 204), 1);
     let stored = h.stored(&sub.id).await;
@@ -209,14 +200,7 @@ async fn reauthorize_action() {
         .iter()
         .any(|e| e.kind == AuditKind::SubscriptionReauthorized && e.subject == sub.id));
     // a replayed record finds nothing to do
-    let replay = h
-        .app
-        .handle(
-            stream_event(vec![action_record(&sub.id, "reauthorize", "1")]),
-            full_deadline(),
-        )
-        .await
-        .unwrap();
+    let replay = h.act(&sub.id, "reauthorize", "1").await;
     assert_eq!(replay, json!({"batchItemFailures": []}));
     assert_eq!(h.count(REAUTHORIZE, 204), 1);
 }
@@ -225,11 +209,9 @@ async fn reauthorize_action() {
 /// marks the drive pending.
 #[tokio::test]
 async fn recreate_action() {
-    let people = users(1, 1);
-    let h = harness(people.clone(), &[]).await;
-    let token = h.connect(&people[0]).await;
+    let (h, user, token) = one_user().await;
     let sub = h
-        .subscribe(&people[0], &token, 1, OffsetDateTime::now_utc() + Duration::days(20))
+        .subscribe(&user, &token, 1, OffsetDateTime::now_utc() + Duration::days(20))
         .await
         .remove(0);
     h.emulator
@@ -244,40 +226,27 @@ async fn recreate_action() {
         .set_subscription_action(&sub.id, SubscriptionAction::Recreate, now)
         .await
         .unwrap();
-    let answer = h
-        .app
-        .handle(
-            stream_event(vec![action_record(&sub.id, "recreate", "7")]),
-            full_deadline(),
-        )
-        .await
-        .unwrap();
+    let answer = h.act(&sub.id, "recreate", "7").await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let old = h.stored(&sub.id).await;
     assert!(!old.active && old.action.is_none());
     assert!(h.ttl_of(&sub.id).await.is_some());
-    let items = h
-        .store
-        .connection_items(&people[0].tenant_id, &people[0].oid)
-        .await
-        .unwrap();
+    let items = h.store.connection_items(&user.tenant_id, &user.oid).await.unwrap();
     let new = items.subscriptions.iter().find(|s| s.active).expect("a replacement");
     assert_ne!(new.id, sub.id);
     assert_eq!(new.notification_url, sub.notification_url);
     assert_ne!(new.client_state_sha256, sub.client_state_sha256, "a new clientState");
     let live = h.emulator_subscriptions().await;
     assert!(live.contains_key(&new.id) && !live.contains_key(&sub.id));
-    assert!(h.drive_pending(&people[0].drive_id).await);
+    assert!(h.drive_pending(&user.drive_id).await);
 }
 
 /// Renew and reauthorize are never made within 10 minutes of each other.
 #[tokio::test]
 async fn ten_minute_rule() {
-    let people = users(1, 1);
-    let h = harness(people.clone(), &[]).await;
-    let token = h.connect(&people[0]).await;
+    let (h, user, token) = one_user().await;
     let now = OffsetDateTime::now_utc();
-    let mut subs = h.subscribe(&people[0], &token, 2, now + Duration::days(2)).await;
+    let mut subs = h.subscribe(&user, &token, 2, now + Duration::days(2)).await;
     let (mut renewed_recently, mut reauthorized_recently) = (subs.remove(0), subs.remove(0));
     // far from expiry, renewed 2 minutes ago, then asked to reauthorize
     renewed_recently.expiration = now + Duration::days(25);
@@ -287,14 +256,7 @@ async fn ten_minute_rule() {
         .set_subscription_action(&renewed_recently.id, SubscriptionAction::Reauthorize, now)
         .await
         .unwrap();
-    let answer = h
-        .app
-        .handle(
-            stream_event(vec![action_record(&renewed_recently.id, "reauthorize", "1")]),
-            full_deadline(),
-        )
-        .await
-        .unwrap();
+    let answer = h.act(&renewed_recently.id, "reauthorize", "1").await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
     assert_eq!(h.count(REAUTHORIZE, 204), 0, "the renewal answered it already");
     assert_eq!(h.stored(&renewed_recently.id).await.action, None);
@@ -316,11 +278,9 @@ async fn ten_minute_rule() {
 /// A run with little time left stops taking work; the next run renews the rest, once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_budget_exhaustion_resumes_next_run() {
-    let people = users(1, 1);
-    let h = harness(people.clone(), &[]).await;
-    let token = h.connect(&people[0]).await;
+    let (h, user, token) = one_user().await;
     let subs = h
-        .subscribe(&people[0], &token, 200, OffsetDateTime::now_utc() + Duration::days(1))
+        .subscribe(&user, &token, 200, OffsetDateTime::now_utc() + Duration::days(1))
         .await;
     h.emulator.inject_fault(Fault::Latency { ms: 700 }).await.unwrap();
     // the first run may work for a second and a half before the 60 s reserve
@@ -346,11 +306,9 @@ async fn time_budget_exhaustion_resumes_next_run() {
 /// A record whose Graph call keeps failing is reported; the others are processed.
 #[tokio::test]
 async fn stream_reports_transient_failures_per_record() {
-    let people = users(1, 1);
-    let h = harness(people.clone(), &[]).await;
-    let token = h.connect(&people[0]).await;
+    let (h, user, token) = one_user().await;
     let now = OffsetDateTime::now_utc();
-    let subs = h.subscribe(&people[0], &token, 2, now + Duration::days(20)).await;
+    let subs = h.subscribe(&user, &token, 2, now + Duration::days(20)).await;
     for sub in &subs {
         h.store
             .set_subscription_action(&sub.id, SubscriptionAction::Reauthorize, now)
@@ -383,14 +341,7 @@ async fn stream_reports_transient_failures_per_record() {
     );
     assert_eq!(h.stored(&subs[1].id).await.action, None);
     // the retried record succeeds
-    let retry = h
-        .app
-        .handle(
-            stream_event(vec![action_record(&subs[0].id, "reauthorize", "100")]),
-            full_deadline(),
-        )
-        .await
-        .unwrap();
+    let retry = h.act(&subs[0].id, "reauthorize", "100").await;
     assert_eq!(retry, json!({"batchItemFailures": []}));
     assert_eq!(h.count(REAUTHORIZE, 204), 2);
 }
@@ -398,11 +349,9 @@ async fn stream_reports_transient_failures_per_record() {
 /// A rejected renewal is recorded on the item, audited, and backs off.
 #[tokio::test]
 async fn rejected_renewals_are_recorded_and_back_off() {
-    let people = users(1, 1);
-    let h = harness(people.clone(), &[]).await;
-    let token = h.connect(&people[0]).await;
+    let (h, user, token) = one_user().await;
     let mut sub = h
-        .subscribe(&people[0], &token, 1, OffsetDateTime::now_utc() + Duration::days(2))
+        .subscribe(&user, &token, 1, OffsetDateTime::now_utc() + Duration::days(2))
         .await
         .remove(0);
     // a resource whose lifetime graphwatch does not know cannot be renewed

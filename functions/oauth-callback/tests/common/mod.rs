@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use graph_emulator::{Emulator, EmulatorConfig};
+use graph_emulator::{Emulator, EmulatorConfig, DEMO_TENANT_ID, DEMO_USER_OID};
 use graphwatch_shared::config::Config;
-use graphwatch_shared::store::Store;
+use graphwatch_shared::store::{Connection, Store};
 use graphwatch_testkit::Backend;
 use lambda_http::{Body, Response};
 use oauth_callback::App;
@@ -170,6 +170,11 @@ impl Harness {
             .unwrap()
             .item?;
         item.get(attribute).and_then(|v| v.as_s().ok()).cloned()
+    }
+
+    /// The demo user's stored connection, if any.
+    pub async fn demo_connection(&self) -> Option<Connection> {
+        self.store.get_connection(DEMO_TENANT_ID, DEMO_USER_OID).await.unwrap()
     }
 
     /// Every live subscription in the emulator.

@@ -97,6 +97,14 @@ pub async fn harness(users: Vec<User>, extra: &[(&str, &str)]) -> Harness {
     }
 }
 
+/// A stack with one user, connected; returns the user and an access token for seeding.
+pub async fn one_user() -> (Harness, User, AccessToken) {
+    let user = users(1, 1).remove(0);
+    let h = harness(vec![user.clone()], &[]).await;
+    let token = h.connect(&user).await;
+    (h, user, token)
+}
+
 /// The table, secret and configuration are the backend's: `h.store`, `h.config`, ...
 impl std::ops::Deref for Harness {
     type Target = Backend;
@@ -157,6 +165,12 @@ impl Harness {
             .unwrap();
         self.set_drive_idle(&user.drive_id).await;
         tokens.access_token
+    }
+
+    /// Delivers one stream record asking `action` of subscription `id`; returns the answer.
+    pub async fn act(&self, id: &str, action: &str, sequence: &str) -> Value {
+        let event = stream_event(vec![action_record(id, action, sequence)]);
+        self.app.handle(event, full_deadline()).await.unwrap()
     }
 
     /// Clears a drive's `pending` (as a finished scan pass does).
