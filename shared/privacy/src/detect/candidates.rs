@@ -91,20 +91,31 @@ fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
-/// The first ASCII digit at or after `from`.
+/// The first ASCII digit at or after `from`, eight bytes at a time.
 fn next_digit(text: &[u8], from: usize) -> Option<usize> {
-    const BLOCK: usize = 32;
     let rest = text.get(from..)?;
-    // Whole blocks without a digit are skipped with a test the compiler vectorises.
-    let skipped = rest
-        .chunks_exact(BLOCK)
-        .take_while(|b| !b.iter().fold(false, |any, c| any | c.is_ascii_digit()))
-        .count()
-        * BLOCK;
-    rest[skipped..]
-        .iter()
+    let mut words = rest.chunks_exact(8);
+    for (i, w) in words.by_ref().enumerate() {
+        let mask = digit_mask(u64::from_le_bytes(w.try_into().expect("eight bytes")));
+        if mask != 0 {
+            return Some(from + i * 8 + mask.trailing_zeros() as usize / 8);
+        }
+    }
+    let tail = words.remainder();
+    tail.iter()
         .position(u8::is_ascii_digit)
-        .map(|p| from + skipped + p)
+        .map(|p| from + rest.len() - tail.len() + p)
+}
+
+/// The high bit of each byte of `w` that is an ASCII digit. Each byte is tested on its own:
+/// with the high bits cleared, adding at most 0x50 to a byte cannot carry into the next.
+fn digit_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = w & !HIGH;
+    let at_least_0 = low7 + (0x80 - b'0' as u64) * ONES;
+    let above_9 = low7 + (0x80 - b'9' as u64 - 1) * ONES;
+    at_least_0 & !above_9 & !w & HIGH
 }
 
 /// The end of the run of numeric-run bytes (`[\d \-./()]`) from `d`.
@@ -118,6 +129,11 @@ fn run_end(text: &[u8], d: usize) -> usize {
 fn other_family_possible(text: &[u8], lo: usize, d: usize) -> bool {
     let at = |i: usize| text.get(i).copied().unwrap_or(0);
     let upper = |i: usize| at(i).is_ascii_uppercase();
+    if d > lo && is_word(text[d - 1]) {
+        // Inside a word only "GB82…" and "bc1…" can have started, two bytes back.
+        return d >= lo + 2
+            && (upper(d - 2) && upper(d - 1) || at(d) == b'1' && text[d - 2..d].eq_ignore_ascii_case(b"bc"));
+    }
     let base58 = |c: &u8| c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l');
     // Bitcoin: "1" or "3" and at least 25 more base58 characters, or "bc1".
     (matches!(at(d), b'1' | b'3') && text.get(d + 1..d + 26).is_some_and(|w| w.iter().all(base58)))
@@ -131,8 +147,9 @@ fn other_family_possible(text: &[u8], lo: usize, d: usize) -> bool {
 
 /// Whether the three bytes at `i` start a month name (any case).
 fn month_at(text: &[u8], i: usize) -> bool {
+    // Setting bit 5 lowercases letters and never turns another byte into a letter.
     text.get(i..i + 3)
-        .is_some_and(|w| MONTHS.iter().any(|m| w.eq_ignore_ascii_case(*m)))
+        .is_some_and(|w| MONTHS.contains(&&[w[0] | 0x20, w[1] | 0x20, w[2] | 0x20]))
 }
 
 /// "3 March", "21st Mar": a day at `d`, then a month name.
