@@ -66,7 +66,7 @@ pub(crate) fn next(text: &[u8], mut pos: usize) -> Option<Candidate> {
     loop {
         let d = next_digit(text, pos)?;
         let lo = pos.max(d.saturating_sub(MAX_LEAD));
-        let found = if other_family_possible(text, lo, d) {
+        let found = if dfa_needed(text, lo, d) {
             let hi = run_end(text, d).max(d + MAX_TAIL).min(text.len());
             CANDIDATES
                 .search(&Input::new(text).range(lo..hi))
@@ -76,6 +76,12 @@ pub(crate) fn next(text: &[u8], mut pos: usize) -> Option<Candidate> {
                     start: m.start(),
                     end: m.end(),
                 })
+        } else if let Some(start) = upper(text, lo, d) {
+            Some(Candidate {
+                family: Family::Upper,
+                start,
+                end: d + 2,
+            })
         } else {
             numeric(text, pos, d)
         };
@@ -124,25 +130,35 @@ fn run_end(text: &[u8], d: usize) -> usize {
     d + text[d..].iter().take_while(|c| in_run(c)).count()
 }
 
-/// Whether a candidate other than a numeric run could start in `[lo, d]`, `d` being the first
-/// digit at or after `lo`. May say yes wrongly (the DFA then decides), never no wrongly.
-fn other_family_possible(text: &[u8], lo: usize, d: usize) -> bool {
-    let at = |i: usize| text.get(i).copied().unwrap_or(0);
-    let upper = |i: usize| at(i).is_ascii_uppercase();
+/// Whether a Bitcoin address or a date with a month name could start in `[lo, d]`, `d` being
+/// the first digit at or after `lo`. May say yes wrongly (the DFA then decides), never no
+/// wrongly. Otherwise only an `Upper` candidate or a numeric run can start there.
+fn dfa_needed(text: &[u8], lo: usize, d: usize) -> bool {
+    let bech32 = d >= lo + 2 && text[d] == b'1' && text[d - 2..d].eq_ignore_ascii_case(b"bc");
     if d > lo && is_word(text[d - 1]) {
-        // Inside a word only "GB82…" and "bc1…" can have started, two bytes back.
-        return d >= lo + 2
-            && (upper(d - 2) && upper(d - 1) || at(d) == b'1' && text[d - 2..d].eq_ignore_ascii_case(b"bc"));
+        // Inside a word only "bc1…" (or "GB82…") can have started, two bytes back.
+        return bech32;
     }
     let base58 = |c: &u8| c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l');
     // Bitcoin: "1" or "3" and at least 25 more base58 characters, or "bc1".
-    (matches!(at(d), b'1' | b'3') && text.get(d + 1..d + 26).is_some_and(|w| w.iter().all(base58)))
-        || (at(d) == b'1' && d >= lo + 2 && text[d - 2..d].eq_ignore_ascii_case(b"bc"))
-        // IBAN or NINO: two capitals, maybe a space, then the digit.
-        || (d >= lo + 2 && upper(d - 2) && upper(d - 1))
-        || (d >= lo + 3 && at(d - 1) == b' ' && upper(d - 3) && upper(d - 2))
+    (matches!(text[d], b'1' | b'3') && text.get(d + 1..d + 26).is_some_and(|w| w.iter().all(base58)))
+        || bech32
         || month_after_day(text, d)
         || month_before_day(text, lo, d)
+}
+
+/// The start of an `Upper` candidate (`\b[A-Z]{2} ?[0-9]{2}`, an IBAN or NINO head) whose first
+/// digit is `d`, starting at or after `lo`.
+fn upper(text: &[u8], lo: usize, d: usize) -> Option<usize> {
+    let capitals = |s: usize| text[s].is_ascii_uppercase() && text[s + 1].is_ascii_uppercase();
+    let boundary = |s: usize| s == 0 || !is_word(text[s - 1]);
+    if !text.get(d + 1).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    if d >= lo + 2 && capitals(d - 2) && boundary(d - 2) {
+        return Some(d - 2);
+    }
+    (d >= lo + 3 && text[d - 1] == b' ' && capitals(d - 3) && boundary(d - 3)).then(|| d - 3)
 }
 
 /// Whether the three bytes at `i` start a month name (any case).
