@@ -223,6 +223,18 @@ fn secrets() {
     );
     has("db_password = \"hunter2!\"", Kind::SecretPasswordAssignment, "hunter2!");
     has("PASSWORD: Tr0ub4dor&3", Kind::SecretPasswordAssignment, "Tr0ub4dor&3");
+    has(
+        "{\"Passphrase\" :\t'c0rrect-h0rse'}",
+        Kind::SecretPasswordAssignment,
+        "c0rrect-h0rse",
+    );
+    has(
+        "db.pwd\t\t=s3cr3t-value",
+        Kind::SecretPasswordAssignment,
+        "s3cr3t-value",
+    );
+    none("the password is on the wiki: ask", Kind::SecretPasswordAssignment);
+    none("PassWord: s3cr3t-value", Kind::SecretPasswordAssignment);
     none(
         "password = ******** and password: ${DB_PASSWORD} and password=<secret>",
         Kind::SecretPasswordAssignment,

@@ -1,6 +1,7 @@
 //! The detectors: one pass per candidate family with cheap prefilters (regex DFAs, memchr,
 //! Aho-Corasick), validation only on candidates, context words within 300 bytes.
 
+mod candidates;
 pub(crate) mod checks;
 mod numeric;
 mod phone;
@@ -8,6 +9,7 @@ mod secrets;
 
 use crate::{Finding, Kind, Sink, Source};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use candidates::{Candidate, Family};
 use regex::bytes::Regex;
 use std::sync::LazyLock;
 
@@ -198,38 +200,6 @@ macro_rules! re {
     };
 }
 
-/// The candidate families, searched together in one DFA pass; on equal starts the earlier
-/// pattern wins.
-#[derive(Clone, Copy)]
-enum Family {
-    MonthDate,
-    Bitcoin,
-    Upper,
-    Numeric,
-}
-
-const FAMILIES: &[(Family, &str)] = &[
-    (
-        Family::MonthDate,
-        r"(?i-u)\b(?:\d{1,2}(?:st|nd|rd|th)? (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,? \d{4}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4})\b",
-    ),
-    (
-        Family::Bitcoin,
-        r"(?-u)\b(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,87}|BC1[02-9AC-HJ-NP-Z]{11,87})\b",
-    ),
-    (Family::Upper, r"(?-u)\b[A-Z]{2} ?[0-9]{2}"),
-    (Family::Numeric, r"(?-u)(?:\+|\()?\b\d(?:[\d \-./()]*\d)?\b"),
-];
-
-static CANDIDATES: LazyLock<regex_automata::meta::Regex> = LazyLock::new(|| {
-    let patterns: Vec<&str> = FAMILIES.iter().map(|(_, p)| *p).collect();
-    regex_automata::meta::Regex::builder()
-        .syntax(regex_automata::util::syntax::Config::new().utf8(false).unicode(false))
-        .configure(regex_automata::meta::Regex::config().utf8_empty(false))
-        .build_many(&patterns)
-        .expect("candidate patterns")
-});
-
 re!(NINO, r"(?-u)^[A-Z]{2}( ?)[0-9]{2}( ?)[0-9]{2}( ?)[0-9]{2} ?[A-D]\b");
 /// Runs every detector over `text` and pushes the findings to `sink`.
 pub(crate) fn detect(text: &[u8], source: &Source, base: usize, sink: &mut Sink) {
@@ -241,13 +211,18 @@ pub(crate) fn detect(text: &[u8], source: &Source, base: usize, sink: &mut Sink)
 pub(crate) fn detect_window(text: &[u8], source: &Source, base: usize, keep: std::ops::Range<usize>, sink: &mut Sink) {
     let mut ctx = Ctx::new(text);
     let mut hits = Vec::new();
+    let mut groups = Vec::new();
     let mut pos = 0;
-    while let Some(m) = CANDIDATES.search(&regex_automata::Input::new(text).range(pos..)) {
-        let (s, e) = (m.start(), m.end());
+    while let Some(Candidate {
+        family,
+        start: s,
+        end: e,
+    }) = candidates::next(text, pos)
+    {
         let cand = &text[s..e];
-        let next = match FAMILIES[m.pattern().as_usize()].0 {
+        let next = match family {
             Family::Numeric => {
-                numeric::run(text, s, e, &mut ctx, &mut hits);
+                numeric::run(text, s, e, &mut groups, &mut ctx, &mut hits);
                 e
             }
             Family::Upper => upper(text, s, &mut ctx, &mut hits).unwrap_or(s + 1),

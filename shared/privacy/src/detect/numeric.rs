@@ -48,7 +48,8 @@ impl<'a> Cand<'a> {
         (first.len() == 1 && (1..self.n - 1).all(|i| self.sep(i) == first)).then(|| first[0])
     }
 
-    fn lens(&self) -> [usize; MAX_GROUPS] {
+    /// The length of each group (the first [`Cand::n`] entries).
+    pub fn lens(&self) -> [usize; MAX_GROUPS] {
         let mut l = [0; MAX_GROUPS];
         for (i, slot) in l.iter_mut().enumerate().take(self.n) {
             *slot = self.group(i).len();
@@ -57,24 +58,27 @@ impl<'a> Cand<'a> {
     }
 }
 
-/// Classifies every window of the numeric run `[s, e)` and pushes hits.
-pub fn run(text: &[u8], s: usize, e: usize, ctx: &mut Ctx, hits: &mut Vec<Hit>) {
-    let mut groups = [(0usize, 0usize); 64];
-    let mut n = 0;
+/// Most digit groups of one numeric run that are looked at.
+const MAX_RUN_GROUPS: usize = 64;
+
+/// Classifies every window of the numeric run `[s, e)` and pushes hits; `groups` is scratch
+/// space, reused across runs.
+pub fn run(text: &[u8], s: usize, e: usize, groups: &mut Vec<(usize, usize)>, ctx: &mut Ctx, hits: &mut Vec<Hit>) {
+    groups.clear();
     let mut i = s;
-    while i < e && n < groups.len() {
+    while i < e && groups.len() < MAX_RUN_GROUPS {
         if text[i].is_ascii_digit() {
             let gs = i;
             while i < e && text[i].is_ascii_digit() {
                 i += 1;
             }
-            groups[n] = (gs, i);
-            n += 1;
+            groups.push((gs, i));
         } else {
             i += 1;
         }
     }
-    let groups = &groups[..n];
+    let groups = &groups[..];
+    let n = groups.len();
     let breaks_before = |k: usize| k == 0 || text[groups[k - 1].1..groups[k].0].contains(&b' ');
     let mut k = 0;
     while k < n {
@@ -126,6 +130,10 @@ fn classify(text: &[u8], groups: &[(usize, usize)], ctx: &mut Ctx) -> Option<Hit
         digits,
         nd,
     };
+    // Every kind below needs at least seven digits or at least three groups.
+    if nd < 7 && c.n < 3 {
+        return None;
+    }
     let d = c.digits();
     let lens = c.lens();
     let lens = &lens[..c.n];

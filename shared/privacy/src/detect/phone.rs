@@ -110,7 +110,8 @@ fn groups_plausible(c: &Cand) -> bool {
 }
 
 fn national(c: &Cand, d: &[u8]) -> Option<PhoneMatch> {
-    let lens: Vec<usize> = (0..c.n).map(|i| c.group(i).len()).collect();
+    let all_lens = c.lens();
+    let lens = &all_lens[..c.n];
     // NANP: (212) 555-1234, 212-555-1234, 212.555.1234, 212 555 1234, 1-212-555-1234.
     let nanp_digits = if d.len() == 11 && d[0] == b'1' && lens.first() == Some(&1) {
         &d[1..]
@@ -118,11 +119,7 @@ fn national(c: &Cand, d: &[u8]) -> Option<PhoneMatch> {
         d
     };
     if nanp_digits.len() == 10 && nanp(nanp_digits) {
-        let body = if nanp_digits.len() < d.len() {
-            &lens[1..]
-        } else {
-            &lens[..]
-        };
+        let body = if nanp_digits.len() < d.len() { &lens[1..] } else { lens };
         if body == [3, 3, 4] {
             let paren = c.paren;
             let seps_ok = if paren {

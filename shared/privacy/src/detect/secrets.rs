@@ -1,4 +1,5 @@
-//! Secrets: an Aho-Corasick pass over literal prefixes, then an anchored check at each hit.
+//! Secrets: an Aho-Corasick pass over literal prefixes (and, for password assignments, the
+//! `:` or `=` that must follow the keyword), then an anchored check at each hit.
 
 use super::{checks, hit, Ctx, Hit};
 use crate::Kind;
@@ -36,18 +37,23 @@ const LITERALS: &[(&str, Lit)] = &[
     ("xox", Lit::Slack),
     ("AccountKey=", Lit::Azure),
     ("eyJ", Lit::Jwt),
-    ("password", Lit::Password),
-    ("Password", Lit::Password),
-    ("PASSWORD", Lit::Password),
-    ("passwd", Lit::Password),
-    ("Passwd", Lit::Password),
-    ("PASSWD", Lit::Password),
-    ("pwd", Lit::Password),
-    ("Pwd", Lit::Password),
-    ("PWD", Lit::Password),
-    ("passphrase", Lit::Password),
-    ("Passphrase", Lit::Password),
-    ("PASSPHRASE", Lit::Password),
+];
+
+/// The password keywords, as written. They are found from the `:` or `=` after them: searching
+/// for them directly would stop at every "p" of the prose.
+const PASSWORD_WORDS: &[&str] = &[
+    "password",
+    "Password",
+    "PASSWORD",
+    "passwd",
+    "Passwd",
+    "PASSWD",
+    "pwd",
+    "Pwd",
+    "PWD",
+    "passphrase",
+    "Passphrase",
+    "PASSPHRASE",
 ];
 
 static AC: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -88,13 +94,25 @@ re!(
 /// Finds secrets in `text`.
 pub(super) fn find(text: &[u8], ctx: &mut Ctx, hits: &mut Vec<Hit>) {
     let alnum = |p: usize| text.get(p).is_some_and(|c| c.is_ascii_alphanumeric());
+    let passwords = password_keywords(text);
+    let mut password = passwords.iter().copied().peekable();
+    let mut literal = next_literal(text, 0);
     let mut pos = 0;
-    while let Some(m) = AC.find(&text[pos..]) {
-        let s = pos + m.start();
+    loop {
+        if literal.is_some_and(|(s, _)| s < pos) {
+            literal = next_literal(text, pos);
+        }
+        while password.next_if(|&s| s < pos).is_some() {}
+        let (s, lit) = match (literal, password.peek()) {
+            (Some((s, lit)), Some(&p)) if s < p => (s, lit),
+            (_, Some(&p)) => (p, Lit::Password),
+            (Some(l), None) => l,
+            (None, None) => break,
+        };
         pos = s + 1;
         let rest = &text[s..];
         let left_ok = s == 0 || !alnum(s - 1);
-        let found = match LITERALS[m.pattern().as_usize()].1 {
+        let found = match lit {
             Lit::Aws if left_ok => AWS
                 .find(rest)
                 .filter(|r| !alnum(s + r.end()))
@@ -138,6 +156,28 @@ pub(super) fn find(text: &[u8], ctx: &mut Ctx, hits: &mut Vec<Hit>) {
             pos = s + b;
         }
     }
+}
+
+/// The first literal at or after `pos` (the longest of those starting there).
+fn next_literal(text: &[u8], pos: usize) -> Option<(usize, Lit)> {
+    AC.find(&text[pos..])
+        .map(|m| (pos + m.start(), LITERALS[m.pattern().as_usize()].1))
+}
+
+/// Where password keywords start, in order, counting only those followed by a `:` or `=`
+/// (after an optional quote and blanks) as their pattern requires.
+fn password_keywords(text: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for c in memchr::memchr2_iter(b':', b'=', text) {
+        let mut k = c - text[..c].iter().rev().take_while(|&&b| b == b' ' || b == b'\t').count();
+        if k > 0 && matches!(text[k - 1], b'"' | b'\'') {
+            k -= 1;
+        }
+        if let Some(w) = PASSWORD_WORDS.iter().find(|w| text[..k].ends_with(w.as_bytes())) {
+            out.push(k - w.len());
+        }
+    }
+    out
 }
 
 fn jwt_header_ok(tok: &[u8]) -> bool {
