@@ -217,6 +217,32 @@ pub fn generate_with_density(seed: u64, target_len: usize, percent: u64) -> Corp
     Corpus { text, labels }
 }
 
+/// A PDF built from object bodies (numbered from 1; object 1 is the catalog), with a binary
+/// marker comment, an xref table and a trailer holding `trailer_extra` (e.g. `/Info 5 0 R`).
+pub fn pdf(objects: &[Vec<u8>], trailer_extra: &str) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R {trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
 /// A Word document whose body is `generate(seed, text_len)`, one paragraph per line, with an
 /// author in its core properties.
 pub fn docx(seed: u64, text_len: usize) -> Vec<u8> {

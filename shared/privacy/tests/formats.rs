@@ -3,6 +3,7 @@
 
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
+use graphwatch_privacy::corpus::pdf;
 use graphwatch_privacy::{scan_bytes, scan_reader, FileReport, Format, Kind, Risk, ScanOptions, Source, Status};
 use std::io::{Cursor, Write};
 use std::time::{Duration, Instant};
@@ -296,31 +297,6 @@ fn too_many_zip_entries_and_lying_headers_are_rejected() {
     bytes[entries[2] + 42..entries[2] + 46].copy_from_slice(&first_offset);
     let r = scan(&bytes);
     assert_eq!(r.status, Status::Corrupt, "{:?}", r.reasons);
-}
-
-/// Builds a PDF from object bodies (numbered from 1), with an xref table and a trailer.
-fn pdf(objects: &[Vec<u8>], trailer_extra: &str) -> Vec<u8> {
-    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend(body);
-        out.extend(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R {trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
 }
 
 fn stream(dict: &str, data: &[u8], deflate: bool) -> Vec<u8> {
