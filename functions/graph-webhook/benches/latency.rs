@@ -1,7 +1,12 @@
 //! Handler latency of graph-webhook against DynamoDB Local: p50 / p99 for deliveries of 1,
-//! 10 and 100 notifications (half drive changes, half mail changes with unique ids, so every
-//! mail item costs a dedupe write and a record write). Target: p99 for 100 under 50 ms;
-//! Graph's limit is 3 s. Run with `make bench` (which starts the local services).
+//! 10 and 100 notifications, in two mixes:
+//! - `drives`: what graphwatch's own subscriptions (drive roots) produce: changes of 10 drives,
+//!   each under its own subscription, without `resourceData` (as Graph sends them for drives);
+//! - `mixed`: half drive changes (one drive), half mail changes with unique ids, so that every
+//!   mail item costs a conditional record write (the worst case for other resources).
+//!
+//! Target: p99 for 100 under 50 ms; Graph's limit is 3 s. Run with `make bench` (which starts
+//! the local services).
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +23,15 @@ use time::OffsetDateTime;
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const ROUNDS: usize = 200;
 const TARGET_P99_100: Duration = Duration::from_millis(50);
+/// Drives (and subscriptions) the `drives` mix spreads its changes over.
+const DRIVES: usize = 10;
+
+/// How a delivery's notifications are made up.
+#[derive(Clone, Copy)]
+enum Mix {
+    Drives,
+    Mixed,
+}
 
 fn subscription(id: &str, resource: &str, drive: Option<&str>) -> Subscription {
     Subscription {
@@ -42,10 +56,14 @@ fn subscription(id: &str, resource: &str, drive: Option<&str>) -> Subscription {
     }
 }
 
-fn delivery(size: usize, round: usize) -> Request {
+fn delivery(mix: Mix, size: usize, round: usize) -> Request {
     let value: Vec<_> = (0..size)
         .map(|i| {
-            if i % 2 == 0 {
+            if let Mix::Drives = mix {
+                let d = i % DRIVES;
+                json!({"subscriptionId": format!("bench-drive-sub-{d}"), "clientState": "bench-state",
+                       "tenantId": TENANT, "changeType": "updated", "resource": format!("/drives/b!bench-{d}/root")})
+            } else if i % 2 == 0 {
                 json!({"subscriptionId": "bench-drive-sub", "clientState": "bench-state", "tenantId": TENANT,
                        "changeType": "updated", "resource": "/drives/b!bench/root"})
             } else {
@@ -97,6 +115,16 @@ async fn main() {
         .register_drive("b!bench", TENANT, "bench-user", now)
         .await
         .unwrap();
+    for d in 0..DRIVES {
+        let drive = format!("b!bench-{d}");
+        let sub = subscription(
+            &format!("bench-drive-sub-{d}"),
+            &format!("/drives/{drive}/root"),
+            Some(&drive),
+        );
+        store.put_subscription(&sub, now).await.unwrap();
+        store.register_drive(&drive, TENANT, "bench-user", now).await.unwrap();
+    }
     // the deliveries carry no validation tokens, so the secret and the keys are never read
     let secrets = SecretsCache::new(graphwatch_testkit::secretsmanager(), "unused", Duration::from_secs(300));
     let jwks = Jwks::new(graph::http_client().unwrap(), "http://127.0.0.1:9", "common");
@@ -104,38 +132,42 @@ async fn main() {
 
     println!("graph-webhook handler latency on DynamoDB Local ({ROUNDS} deliveries per size, after 20 warm-up)");
     println!(
-        "{:>13} {:>10} {:>10} {:>10}",
-        "notifications", "p50 ms", "p99 ms", "max ms"
+        "{:>7} {:>13} {:>10} {:>10} {:>10}",
+        "mix", "notifications", "p50 ms", "p99 ms", "max ms"
     );
-    let mut p99_100 = Duration::ZERO;
-    for size in [1usize, 10, 100] {
-        for round in 0..20 {
-            app.handle(delivery(size, 1_000_000 + size * 1000 + round)).await;
-        }
-        let mut times = Vec::with_capacity(ROUNDS);
-        for round in 0..ROUNDS {
-            let req = delivery(size, size * 10_000 + round);
-            let started = Instant::now();
-            let response = app.handle(req).await;
-            times.push(started.elapsed());
-            assert_eq!(response.status(), 202);
-        }
-        times.sort();
-        let (p50, p99) = (percentile(&times, 0.50), percentile(&times, 0.99));
-        println!(
-            "{size:>13} {:>10.2} {:>10.2} {:>10.2}",
-            ms(p50),
-            ms(p99),
-            ms(*times.last().unwrap())
-        );
-        if size == 100 {
-            p99_100 = p99;
+    let mut p99_100 = Vec::new();
+    for (mix, name) in [(Mix::Drives, "drives"), (Mix::Mixed, "mixed")] {
+        for size in [1usize, 10, 100] {
+            for round in 0..20 {
+                app.handle(delivery(mix, size, 1_000_000 + size * 1000 + round)).await;
+            }
+            let mut times = Vec::with_capacity(ROUNDS);
+            for round in 0..ROUNDS {
+                let req = delivery(mix, size, size * 10_000 + round);
+                let started = Instant::now();
+                let response = app.handle(req).await;
+                times.push(started.elapsed());
+                assert_eq!(response.status(), 202);
+            }
+            times.sort();
+            let (p50, p99) = (percentile(&times, 0.50), percentile(&times, 0.99));
+            println!(
+                "{name:>7} {size:>13} {:>10.2} {:>10.2} {:>10.2}",
+                ms(p50),
+                ms(p99),
+                ms(*times.last().unwrap())
+            );
+            if size == 100 {
+                p99_100.push((name, p99));
+            }
         }
     }
-    println!(
-        "p99 for 100 notifications: {:.2} ms = {:.2}x the 50 ms target, {:.4}x Graph's 3 s limit",
-        ms(p99_100),
-        p99_100.as_secs_f64() / TARGET_P99_100.as_secs_f64(),
-        p99_100.as_secs_f64() / 3.0
-    );
+    for (name, p99) in p99_100 {
+        println!(
+            "{name}: p99 for 100 notifications {:.2} ms = {:.2}x the 50 ms target, {:.4}x Graph's 3 s limit",
+            ms(p99),
+            p99.as_secs_f64() / TARGET_P99_100.as_secs_f64(),
+            p99.as_secs_f64() / 3.0
+        );
+    }
 }
