@@ -168,7 +168,7 @@ fn letter_mask(w: u64) -> u64 {
 
 /// Context words are looked up a block of this many bytes at a time, when a query first
 /// needs the block.
-const BLOCK: usize = 256;
+const BLOCK: usize = 64;
 
 /// Context words of one text, found block by block where queries need them. A word belongs to
 /// the block it starts in and is found from the bytes around it alone, so whether a match has
