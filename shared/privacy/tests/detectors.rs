@@ -1,6 +1,8 @@
 //! Every detector: positive, negative and checksum-failing (or rule-breaking) cases.
 
-use graphwatch_privacy::{scan_text, Kind};
+use graphwatch_privacy::corpus::generate_with_density;
+use graphwatch_privacy::{scan_reader, scan_text, Kind, ScanOptions};
+use std::io::Cursor;
 
 fn found(text: &str, kind: Kind) -> Vec<(String, u8)> {
     scan_text(text)
@@ -249,6 +251,76 @@ fn offsets_are_byte_offsets_into_the_text() {
         assert!(f.redacted.len() <= f.value.len() + 8 && f.redacted != f.value);
     }
     assert_eq!(scan_text(text).len(), 2);
+}
+
+/// A context word counts from the text within the match's window alone: the same words around
+/// the same match give the same confidence whatever other candidates come before or after it
+/// (a card number ~2 KB further on once hid the word before an e-mail address).
+#[test]
+fn context_depends_only_on_the_window() {
+    // About 2 KB without digits or context words.
+    let prose = "The quarterly review went well and the team agreed on next steps. ".repeat(32);
+    let card = "4111 1111 1111 1111";
+    let cases = [
+        ("contact: jane@example.com", Kind::EmailAddress, "jane@example.com", 75),
+        (
+            "server 2001:db8:85a3::8a2e:370:7334",
+            Kind::IpAddress,
+            "2001:db8:85a3::8a2e:370:7334",
+            75,
+        ),
+        (
+            "aws key AKIAIOSFODNN7EXAMPLE",
+            Kind::SecretAwsAccessKey,
+            "AKIAIOSFODNN7EXAMPLE",
+            75,
+        ),
+        (
+            "slack bot xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            Kind::SecretSlackToken,
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            75,
+        ),
+        // A number kind after an e-mail address, with its context word before both.
+        (
+            "Visa card of jane@example.com: 4012 8888 8888 1881",
+            Kind::CreditCard,
+            "4012 8888 8888 1881",
+            85,
+        ),
+        // A birth date between a card and its context word (the date's own 48-byte lookup
+        // once hid the card's context word further back).
+        (
+            "credit card kept on file since we were told the customer was born 3 March 1985: 5500 0000 0000 0004",
+            Kind::CreditCard,
+            "5500 0000 0000 0004",
+            85,
+        ),
+    ];
+    for (text, kind, value, conf) in cases {
+        assert_eq!(has(text, kind, value), conf, "{text:?} alone");
+        let after = format!("{text}\n{prose}{card}\n");
+        assert_eq!(has(&after, kind, value), conf, "{text:?} then a card 2 KB further on");
+        let before = format!("{card}\n{prose}{text}\n");
+        assert_eq!(has(&before, kind, value), conf, "{text:?} after a card 2 KB before");
+    }
+}
+
+/// Findings are the same whether a text is scanned whole or streamed in small chunks.
+#[test]
+fn whole_and_streamed_findings_agree() {
+    for (seed, percent) in [(11, 35), (12, 100)] {
+        let text = generate_with_density(seed, 400_000, percent).text;
+        let whole = scan_text(&text);
+        let opts = ScanOptions {
+            chunk_size: 8 << 10,
+            max_findings: usize::MAX,
+            ..ScanOptions::default()
+        };
+        let streamed = scan_reader(Cursor::new(text.as_bytes()), &opts).findings;
+        assert!(whole.len() > 1000, "seed {seed}: {} findings", whole.len());
+        assert_eq!(whole, streamed, "seed {seed}");
+    }
 }
 
 fn crc_b62(s: &str) -> String {

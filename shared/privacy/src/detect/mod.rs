@@ -8,7 +8,6 @@ mod phone;
 mod secrets;
 
 use crate::{Finding, Kind, Sink, Source};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use candidates::{Candidate, Family};
 use regex::bytes::Regex;
 use std::sync::LazyLock;
@@ -89,19 +88,27 @@ const CONTEXT: &[(Kind, &[&str])] = &[
     (Kind::SecretJwt, &["jwt", "bearer", "token", "authorization"]),
 ];
 
+/// The context words, looked up at word starts: the first three bytes of a word tell whether
+/// it may be one, its first two select the few it can be.
 struct ContextWords {
-    ac: AhoCorasick,
+    words: Vec<&'static [u8]>,
+    /// Per word, the bit (index in [`CONTEXT`]) of every kind it is a context word for.
     masks: Vec<u32>,
-    /// Length of the longest word.
-    longest: usize,
+    /// Bit set of the [`key3`] of every word's first three bytes (all third bytes for
+    /// two-letter words).
+    heads: [u64; 512],
+    /// Per [`key2`] of a word's first two bytes, 1 + the index of its group (0: none).
+    pairs: [u8; 1024],
+    /// Groups of word indices sharing a pair key.
+    groups: Vec<Vec<usize>>,
 }
 
 static CONTEXT_WORDS: LazyLock<ContextWords> = LazyLock::new(|| {
-    let mut words: Vec<&str> = Vec::new();
+    let mut words: Vec<&'static [u8]> = Vec::new();
     let mut masks: Vec<u32> = Vec::new();
     for (bit, (_, list)) in CONTEXT.iter().enumerate() {
-        for w in *list {
-            match words.iter().position(|x| x == w) {
+        for w in list.iter().map(|w| w.as_bytes()) {
+            match words.iter().position(|x| *x == w) {
                 Some(i) => masks[i] |= 1 << bit,
                 None => {
                     words.push(w);
@@ -110,40 +117,82 @@ static CONTEXT_WORDS: LazyLock<ContextWords> = LazyLock::new(|| {
             }
         }
     }
-    let ac = AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostLongest)
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-        .build(&words)
-        .expect("context automaton");
-    let longest = words.iter().map(|w| w.len()).max().unwrap_or(0);
-    ContextWords { ac, masks, longest }
+    let mut heads = [0u64; 512];
+    let mut pairs = [0u8; 1024];
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        assert!(w.len() >= 2 && w[0].is_ascii_lowercase(), "context word {w:?}");
+        let thirds = if w.len() == 2 { 0..32 } else { w[2]..w[2] + 1 };
+        for c in thirds {
+            let k = key3(w[0], w[1], c);
+            heads[k / 64] |= 1 << (k % 64);
+        }
+        let slot = &mut pairs[key2(w[0], w[1])];
+        if *slot == 0 {
+            groups.push(Vec::new());
+            *slot = u8::try_from(groups.len()).expect("fewer than 256 groups");
+        }
+        groups[*slot as usize - 1].push(i);
+    }
+    ContextWords {
+        words,
+        masks,
+        heads,
+        pairs,
+        groups,
+    }
 });
 
-fn kind_bit(kind: Kind) -> u32 {
-    CONTEXT.iter().position(|(k, _)| *k == kind).map_or(0, |i| 1 << i)
+/// A table index for two bytes, case-insensitive for letters (other bytes may share an index
+/// with a letter: the lookup compares the whole word anyway).
+fn key2(a: u8, b: u8) -> usize {
+    ((a & 0x1f) as usize) << 5 | (b & 0x1f) as usize
 }
 
-/// Context-word positions in one text, found on demand: the text is scanned for context words
-/// only around candidates, front to back, so sparse text is mostly never scanned.
+/// A table index for three bytes, like [`key2`].
+fn key3(a: u8, b: u8, c: u8) -> usize {
+    key2(a, b) << 5 | (c & 0x1f) as usize
+}
+
+/// The high bit of each byte of `w` set where that byte is an ASCII letter.
+fn letter_mask(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Fold case, drop the high bit (so the adds below never carry into the next byte), then
+    // test 0x61 <= byte <= 0x7a; bytes with the high bit set are not ASCII.
+    let folded = (w | 0x2020_2020_2020_2020) & LOW7;
+    let at_least_a = folded + 0x1f1f_1f1f_1f1f_1f1f;
+    let past_z = folded + 0x0505_0505_0505_0505;
+    at_least_a & !past_z & !w & HIGH
+}
+
+/// Context words are looked up a block of this many bytes at a time, when a query first
+/// needs the block.
+const BLOCK: usize = 64;
+
+/// Context words of one text, found block by block where queries need them. A word belongs to
+/// the block it starts in and is found from the bytes around it alone, so whether a match has
+/// context depends only on the text within its window, never on which other candidates were
+/// looked at before or in what order.
 pub(crate) struct Ctx<'t> {
     text: &'t [u8],
-    /// Context words found so far, by position.
-    hits: Vec<(usize, u32)>,
-    /// Everything before this offset that needed scanning has been scanned.
-    scanned: usize,
+    /// Per block, the range of `words` holding its context words once it has been scanned.
+    blocks: Vec<Option<(usize, usize)>>,
+    /// Context words found so far (start, kinds as [`CONTEXT`] bits), in the order blocks were
+    /// scanned; ascending within each block.
+    words: Vec<(usize, u32)>,
 }
 
 impl<'t> Ctx<'t> {
     fn new(text: &'t [u8]) -> Self {
         Ctx {
             text,
-            hits: Vec::new(),
-            scanned: 0,
+            blocks: Vec::new(),
+            words: Vec::new(),
         }
     }
 
-    /// Whether a context word for `kind` is within [`CONTEXT_WINDOW`] bytes of `[start, end)`.
+    /// Whether a context word for `kind` starts within [`CONTEXT_WINDOW`] bytes of `[start, end)`.
     pub fn has(&mut self, kind: Kind, start: usize, end: usize) -> bool {
         self.any(kind, start.saturating_sub(CONTEXT_WINDOW), end + CONTEXT_WINDOW)
     }
@@ -155,42 +204,91 @@ impl<'t> Ctx<'t> {
 
     /// Whether a context word for `kind` starts in `[lo, hi]`.
     fn any(&mut self, kind: Kind, lo: usize, hi: usize) -> bool {
-        let bit = kind_bit(kind);
-        if bit == 0 {
+        let Some(bit) = CONTEXT.iter().position(|(k, _)| *k == kind).map(|i| 1u32 << i) else {
+            return false;
+        };
+        let hi = hi.min(self.text.len().saturating_sub(1));
+        if self.text.is_empty() || lo > hi {
             return false;
         }
-        self.scan(lo, hi);
-        let first = self.hits.partition_point(|&(p, _)| p < lo);
-        self.hits[first..]
-            .iter()
-            .take_while(|&&(p, _)| p <= hi)
-            .any(|&(_, m)| m & bit != 0)
+        if self.blocks.is_empty() {
+            self.blocks = vec![None; self.text.len().div_ceil(BLOCK)];
+        }
+        (lo / BLOCK..=hi / BLOCK).any(|b| {
+            let (from, to) = self.block(b);
+            self.words[from..to]
+                .iter()
+                .any(|&(p, m)| m & bit != 0 && (lo..=hi).contains(&p))
+        })
     }
 
-    /// Finds the context words starting in `[lo, hi]` not yet scanned. Queries come in text
-    /// order (their `lo` never goes back past what an earlier query scanned).
-    fn scan(&mut self, lo: usize, hi: usize) {
-        let text = self.text;
-        let hi = (hi + 1).min(text.len());
-        if hi <= self.scanned {
+    /// The range of `words` holding the context words of block `b`, scanning it if needed.
+    fn block(&mut self, b: usize) -> (usize, usize) {
+        if let Some(r) = self.blocks[b] {
+            return r;
+        }
+        let from = self.words.len();
+        let end = ((b + 1) * BLOCK).min(self.text.len());
+        context_words(self.text, b * BLOCK..end, &mut self.words);
+        let r = (from, self.words.len());
+        self.blocks[b] = Some(r);
+        r
+    }
+}
+
+/// Pushes the context words starting in `range` of `text` (start, kinds as [`CONTEXT`] bits),
+/// in text order. At each word start (a letter after a non-letter) whose first three bytes may
+/// begin a context word, the words its first two bytes select are compared case-insensitively,
+/// and each one followed by a non-letter (or by a plural `s` and a non-letter) counts.
+fn context_words(text: &[u8], range: std::ops::Range<usize>, out: &mut Vec<(usize, u32)>) {
+    let cw = &*CONTEXT_WORDS;
+    let byte = |p: usize| text.get(p).copied().unwrap_or(0);
+    let letter = |p: usize| byte(p).is_ascii_alphabetic();
+    let mut found = |p: usize| {
+        let k = key3(text[p], byte(p + 1), byte(p + 2));
+        if cw.heads[k / 64] & 1 << (k % 64) == 0 {
             return;
         }
-        let from = self.scanned.max(lo);
-        let cw = &*CONTEXT_WORDS;
-        let alpha = |p: usize| text.get(p).is_some_and(|c| c.is_ascii_alphabetic());
-        // Words starting before `hi` are found whole; later ones wait for the next scan.
-        let end = (hi + cw.longest).min(text.len());
-        for m in cw.ac.find_iter(aho_corasick::Input::new(text).range(from..end)) {
-            if m.start() >= hi {
-                break;
-            }
-            let e = m.end();
-            let right = !alpha(e) || text[e].eq_ignore_ascii_case(&b's') && !alpha(e + 1);
-            if (m.start() == 0 || !alpha(m.start() - 1)) && right {
-                self.hits.push((m.start(), cw.masks[m.pattern().as_usize()]));
+        let mut mask = 0;
+        for &w in &cw.groups[cw.pairs[key2(text[p], byte(p + 1))] as usize - 1] {
+            let word = cw.words[w];
+            let e = p + word.len();
+            let plural = byte(e).eq_ignore_ascii_case(&b's') && !letter(e + 1);
+            if text.get(p..e).is_some_and(|t| t.eq_ignore_ascii_case(word)) && (!letter(e) || plural) {
+                mask |= cw.masks[w];
             }
         }
-        self.scanned = hi;
+        if mask != 0 {
+            out.push((p, mask));
+        }
+    };
+    // Word starts are letters whose previous byte is not one: found eight bytes at a time,
+    // gathered into one bit per byte for 64 bytes, then visited.
+    let mut prev = if range.start > 0 && letter(range.start - 1) {
+        0x80
+    } else {
+        0
+    };
+    for at in range.clone().step_by(64) {
+        let mut starts = 0u64;
+        for j in 0..8 {
+            let from = at + 8 * j;
+            let mut block = [0u8; 8];
+            if from + 8 <= range.end {
+                block.copy_from_slice(&text[from..from + 8]);
+            } else if from < range.end {
+                block[..range.end - from].copy_from_slice(&text[from..range.end]);
+            }
+            let letters = letter_mask(u64::from_le_bytes(block));
+            let heads = letters & !(letters << 8 | prev);
+            prev = letters >> 56;
+            // The high bit of each byte, gathered into the top byte, then into bits 8j..8j+8.
+            starts |= ((heads >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * j);
+        }
+        while starts != 0 {
+            found(at + starts.trailing_zeros() as usize);
+            starts &= starts - 1;
+        }
     }
 }
 
@@ -444,4 +542,48 @@ fn month_date(m: &[u8]) -> bool {
         }
     }
     checks::plausible_birth_date(year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letter_mask_marks_ascii_letters() {
+        for b in 0..=255u8 {
+            let mask = letter_mask(u64::from_le_bytes([b' ', b, 0, b'a', 0xff, b'Z', b'@', b'[']));
+            assert_eq!(mask & 0xff00 != 0, b.is_ascii_alphabetic(), "byte {b:#x}");
+            assert_eq!(mask & !0xff00, 0x0000_8000_8000_0000, "byte {b:#x}");
+        }
+    }
+
+    #[test]
+    fn context_words_are_found_at_every_word_start() {
+        let text = "Card, cards cardholder ccard re-mail E-MAIL:x date of birth\u{e9}DOB d.o.b token ipv6 gp";
+        // The definition, position by position.
+        let mut want = Vec::new();
+        let letter = |p: usize| text.as_bytes().get(p).is_some_and(u8::is_ascii_alphabetic);
+        for p in (0..text.len()).filter(|&p| letter(p) && (p == 0 || !letter(p - 1))) {
+            let mut mask = 0;
+            for (k, (_, words)) in CONTEXT.iter().enumerate() {
+                let hit = words.iter().any(|w| {
+                    let rest = &text.as_bytes()[p..];
+                    let e = p + w.len();
+                    rest.len() >= w.len()
+                        && rest[..w.len()].eq_ignore_ascii_case(w.as_bytes())
+                        && (!letter(e) || text.as_bytes()[e].eq_ignore_ascii_case(&b's') && !letter(e + 1))
+                });
+                mask |= (hit as u32) << k;
+            }
+            if mask != 0 {
+                want.push((p, mask));
+            }
+        }
+        let mut got = Vec::new();
+        for from in (0..text.len()).step_by(16) {
+            context_words(text.as_bytes(), from..(from + 16).min(text.len()), &mut got);
+        }
+        assert_eq!(got, want);
+        assert!(want.len() >= 12, "{want:?}");
+    }
 }
