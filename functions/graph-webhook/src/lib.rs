@@ -36,6 +36,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Writes in flight at once while recording a delivery.
 const WRITE_CONCURRENCY: usize = 32;
 
+/// A subscription's `lastNotificationAt` is written at most this often: it tells operators
+/// whether a subscription still receives changes, and a busy one would otherwise cost a write
+/// per delivery.
+pub const STAMP_INTERVAL: time::Duration = time::Duration::minutes(1);
+
 /// Why a notification was not acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,7 +269,9 @@ impl App {
                     continue;
                 }
             }
-            stamped.insert(sub.id.as_str());
+            if sub.last_notification_at.is_none_or(|last| now - last >= STAMP_INTERVAL) {
+                stamped.insert(sub.id.as_str());
+            }
             match drive_of(sub) {
                 Some(drive_id) => {
                     out.accepted += 1;

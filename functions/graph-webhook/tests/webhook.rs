@@ -255,6 +255,34 @@ async fn a_change_batch_marks_its_drive_pending_once() {
         .is_some());
 }
 
+/// `lastNotificationAt` is written with the first change, then at most once a minute.
+#[tokio::test]
+async fn the_subscription_stamp_is_written_at_most_once_a_minute() {
+    let f = fixture().await;
+    idle_drive(&f.store, SUB, DRIVE, CLIENT_STATE).await;
+    let stamp = || async {
+        f.store
+            .get_subscription(SUB)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_notification_at
+    };
+    let delivery = event("webhook-change-batch.json");
+    assert_eq!(f.app.handle(request(&delivery)).await.status(), 202);
+    let first = stamp().await.expect("stamped by the first delivery");
+    tokio::time::sleep(StdDuration::from_millis(20)).await;
+    assert_eq!(f.app.handle(request(&delivery)).await.status(), 202);
+    assert_eq!(stamp().await, Some(first), "not stamped again within a minute");
+    // a subscription last stamped over a minute ago is stamped again
+    let mut sub = f.store.get_subscription(SUB).await.unwrap().unwrap();
+    sub.last_notification_at = Some(first - graph_webhook::STAMP_INTERVAL);
+    f.store.put_subscription(&sub, now()).await.unwrap();
+    assert_eq!(f.app.handle(request(&delivery)).await.status(), 202);
+    assert!(stamp().await.unwrap() > first);
+    assert_eq!(f.store.get_drive(DRIVE).await.unwrap().unwrap().notification_count, 6);
+}
+
 #[tokio::test]
 async fn forged_unknown_and_cross_tenant_notifications_have_no_effect_and_are_audited() {
     let f = fixture().await;
