@@ -71,30 +71,15 @@ fn app_over(store: Store, emulator: &Emulator, secret_id: &str) -> App {
 }
 
 async fn fixture() -> Fixture {
-    let client = graphwatch_testkit::dynamodb();
-    let table = graphwatch_testkit::unique_name("webhook");
-    create_table(&client, &table).await.unwrap();
-    let store = Store::new(client, table);
     let emulator = graph_emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let secret_id = graphwatch_testkit::unique_name("webhook-secret");
-    let secret = json!({
-        "client_id": DEMO_CLIENT_ID, "client_secret": "unused",
-        "sealing_keys": {"1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
-    });
-    graphwatch_testkit::secretsmanager()
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .unwrap();
+    let backend = graphwatch_testkit::Backend::new("webhook", &emulator, json!({}), &[]).await;
     Fixture {
-        app: app_over(store.clone(), &emulator, &secret_id),
-        store,
+        app: app_over(backend.store.clone(), &emulator, &backend.secret_id),
+        store: backend.store,
         emulator,
-        secret_id,
+        secret_id: backend.secret_id,
     }
 }
 
