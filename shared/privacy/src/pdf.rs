@@ -103,7 +103,8 @@ impl<'a> Parser<'a> {
                     self.skip_ws();
                     match self.b.get(self.p) {
                         Some(b'>') => {
-                            self.p += 2;
+                            // `>>`, or a lone `>` at a damaged end: never step past the input
+                            self.p += if self.b.get(self.p + 1) == Some(&b'>') { 2 } else { 1 };
                             return Ok(Obj::Dict(d));
                         }
                         Some(b'/') => {
