@@ -89,7 +89,7 @@ pub(crate) fn next(text: &[u8], mut pos: usize) -> Option<Candidate> {
             return found;
         }
         // No candidate starts in [pos, d]; none starts inside a word either.
-        pos = d + text[d..].iter().take_while(|&&c| is_word(c)).count();
+        pos = word_end(text, d);
     }
 }
 
@@ -122,6 +122,30 @@ fn digit_mask(w: u64) -> u64 {
     let at_least_0 = low7 + (0x80 - b'0' as u64) * ONES;
     let above_9 = low7 + (0x80 - b'9' as u64 - 1) * ONES;
     at_least_0 & !above_9 & !w & HIGH
+}
+
+/// The end of the word (`[0-9A-Za-z_]*`) starting at `from`, eight bytes at a time: hex ids and
+/// tokens with digits inside are skipped whole.
+fn word_end(text: &[u8], from: usize) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(w) = text.get(i..i + 8) {
+        let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+        let others = !(super::letter_mask(w) | digit_mask(w) | byte_mask(w, b'_')) & HIGH;
+        if others != 0 {
+            return i + others.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i + text[i..].iter().take_while(|&&c| is_word(c)).count()
+}
+
+/// The high bit of each byte of `w` equal to `b`. A byte of `x` is zero exactly when neither its
+/// high bit nor the carry of adding 0x7f to its low seven bits is set; the add cannot carry over.
+fn byte_mask(w: u64, b: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = w ^ (b as u64 * 0x0101_0101_0101_0101);
+    !(((x & LOW7) + LOW7) | x) & !LOW7
 }
 
 /// The end of the run of numeric-run bytes (`[\d \-./()]`) from `d`.
@@ -247,6 +271,20 @@ mod tests {
             pos = c.start + 1;
         }
         out
+    }
+
+    #[test]
+    fn word_end_stops_at_the_first_non_word_byte() {
+        for b in 0..=255u8 {
+            for at in 0..20 {
+                let mut text = [b'a'; 20];
+                text[3] = b'_';
+                text[5] = b'7';
+                text[at] = b;
+                let want = if is_word(b) { 20 } else { at };
+                assert_eq!(word_end(&text, 0), want, "byte {b:#x} at {at}");
+            }
+        }
     }
 
     #[test]

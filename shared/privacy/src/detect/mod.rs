@@ -495,9 +495,11 @@ fn ipv6_addresses(text: &[u8], ctx: &mut Ctx, hits: &mut Vec<Hit>) {
         let dot_then_alnum = text.get(e) == Some(&b'.') && text.get(e + 1).is_some_and(u8::is_ascii_alphanumeric);
         let right_ok = boundary(text.get(e)) || text.get(e) == Some(&b'.') && !dot_then_alnum;
         let groups = cand.split(|&c| c == b':').filter(|g| !g.is_empty()).count();
+        // The parser takes an address without "::" only with eight groups (`cand` has no dots,
+        // so no IPv4 tail): anything else, such as a time, is not parsed.
         if boundary(s.checked_sub(1).and_then(|p| text.get(p)))
             && right_ok
-            && groups >= 2
+            && (groups == 8 || groups >= 2 && cand.windows(2).any(|w| w == b"::"))
             && cand.iter().any(u8::is_ascii_digit)
             && std::str::from_utf8(cand).is_ok_and(|v| v.parse::<std::net::Ipv6Addr>().is_ok())
         {

@@ -58,12 +58,21 @@ impl<'a> Cand<'a> {
     }
 }
 
+/// The fewest bytes from the first digit to the last of a window [`classify`] can accept: seven
+/// digits (a phone number, the shortest of the kinds told by digit count) or an IPv4 address
+/// ("1.2.3.4", four groups); a numeric date has six digits and two separators at least.
+const MIN_SPAN: usize = 7;
+
 /// Most digit groups of one numeric run that are looked at.
 const MAX_RUN_GROUPS: usize = 64;
 
 /// Classifies every window of the numeric run `[s, e)` and pushes hits; `groups` is scratch
-/// space, reused across runs.
+/// space, reused across runs. Runs shorter than [`MIN_SPAN`] (most times, prices, order numbers
+/// and versions in prose) are dismissed without being parsed.
 pub fn run(text: &[u8], s: usize, e: usize, groups: &mut Vec<(usize, usize)>, ctx: &mut Ctx, hits: &mut Vec<Hit>) {
+    if e - s < MIN_SPAN {
+        return;
+    }
     groups.clear();
     let mut i = s;
     while i < e && groups.len() < MAX_RUN_GROUPS {
