@@ -54,13 +54,7 @@ async fn a_population_is_renewed_once_recreated_and_consent_loss_is_not_retried(
     // 10% of the population removed on Graph, 10% of the calls throttled
     assert_eq!(removed.len(), 100);
     for sub in &removed {
-        h.emulator
-            .inject_fault(Fault::RemoveSubscription {
-                subscription_id: sub.id.clone(),
-                force: false,
-            })
-            .await
-            .unwrap();
+        h.remove_on_graph(&sub.id).await;
     }
     h.emulator
         .inject_fault(Fault::Throttle {
@@ -214,13 +208,7 @@ async fn recreate_action() {
         .subscribe(&user, &token, 1, OffsetDateTime::now_utc() + Duration::days(20))
         .await
         .remove(0);
-    h.emulator
-        .inject_fault(Fault::RemoveSubscription {
-            subscription_id: sub.id.clone(),
-            force: false,
-        })
-        .await
-        .unwrap();
+    h.remove_on_graph(&sub.id).await;
     let now = OffsetDateTime::now_utc();
     h.store
         .set_subscription_action(&sub.id, SubscriptionAction::Recreate, now)

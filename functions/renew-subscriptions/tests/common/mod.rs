@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt as _;
-use graph_emulator::{Emulator, EmulatorConfig, SignInOutcome, TenantConfig, UserConfig};
+use graph_emulator::{Emulator, EmulatorConfig, Fault, SignInOutcome, TenantConfig, UserConfig};
 use graphwatch_shared::graph::{GraphClient, NewSubscription};
 use graphwatch_shared::identity::{AccessToken, IdentityClient};
 use graphwatch_shared::store::Subscription;
@@ -171,6 +171,15 @@ impl Harness {
     pub async fn act(&self, id: &str, action: &str, sequence: &str) -> Value {
         let event = stream_event(vec![action_record(id, action, sequence)]);
         self.app.handle(event, full_deadline()).await.unwrap()
+    }
+
+    /// Removes subscription `id` on the emulated Graph, as Graph does when it drops one.
+    pub async fn remove_on_graph(&self, id: &str) {
+        let fault = Fault::RemoveSubscription {
+            subscription_id: id.to_owned(),
+            force: false,
+        };
+        self.emulator.inject_fault(fault).await.unwrap();
     }
 
     /// Clears a drive's `pending` (as a finished scan pass does).
