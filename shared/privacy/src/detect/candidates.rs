@@ -8,6 +8,7 @@
 //! outgrow. Either way the result is the match a search of the whole text with
 //! [`CANDIDATES`] would return.
 
+use super::bytes::{byte_mask, digit_mask, letter_mask};
 use regex_automata::{meta, Input};
 use std::sync::LazyLock;
 
@@ -113,17 +114,6 @@ fn next_digit(text: &[u8], from: usize) -> Option<usize> {
         .map(|p| from + rest.len() - tail.len() + p)
 }
 
-/// The high bit of each byte of `w` that is an ASCII digit. Each byte is tested on its own:
-/// with the high bits cleared, adding at most 0x50 to a byte cannot carry into the next.
-fn digit_mask(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let low7 = w & !HIGH;
-    let at_least_0 = low7 + (0x80 - b'0' as u64) * ONES;
-    let above_9 = low7 + (0x80 - b'9' as u64 - 1) * ONES;
-    at_least_0 & !above_9 & !w & HIGH
-}
-
 /// The end of the word (`[0-9A-Za-z_]*`) starting at `from`, eight bytes at a time: hex ids and
 /// tokens with digits inside are skipped whole.
 fn word_end(text: &[u8], from: usize) -> usize {
@@ -131,21 +121,13 @@ fn word_end(text: &[u8], from: usize) -> usize {
     let mut i = from;
     while let Some(w) = text.get(i..i + 8) {
         let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
-        let others = !(super::letter_mask(w) | digit_mask(w) | byte_mask(w, b'_')) & HIGH;
+        let others = !(letter_mask(w) | digit_mask(w) | byte_mask(w, b'_')) & HIGH;
         if others != 0 {
             return i + others.trailing_zeros() as usize / 8;
         }
         i += 8;
     }
     i + text[i..].iter().take_while(|&&c| is_word(c)).count()
-}
-
-/// The high bit of each byte of `w` equal to `b`. A byte of `x` is zero exactly when neither its
-/// high bit nor the carry of adding 0x7f to its low seven bits is set; the add cannot carry over.
-fn byte_mask(w: u64, b: u8) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let x = w ^ (b as u64 * 0x0101_0101_0101_0101);
-    !(((x & LOW7) + LOW7) | x) & !LOW7
 }
 
 /// The end of the run of numeric-run bytes (`[\d \-./()]`) from `d`.

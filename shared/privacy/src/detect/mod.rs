@@ -1,6 +1,7 @@
 //! The detectors: one pass per candidate family with cheap prefilters (regex DFAs, memchr,
 //! Aho-Corasick), validation only on candidates, context words within 300 bytes.
 
+mod bytes;
 mod candidates;
 pub(crate) mod checks;
 mod numeric;
@@ -154,18 +155,6 @@ fn key3(a: u8, b: u8, c: u8) -> usize {
     key2(a, b) << 5 | (c & 0x1f) as usize
 }
 
-/// The high bit of each byte of `w` set where that byte is an ASCII letter.
-fn letter_mask(w: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Fold case, drop the high bit (so the adds below never carry into the next byte), then
-    // test 0x61 <= byte <= 0x7a; bytes with the high bit set are not ASCII.
-    let folded = (w | 0x2020_2020_2020_2020) & LOW7;
-    let at_least_a = folded + 0x1f1f_1f1f_1f1f_1f1f;
-    let past_z = folded + 0x0505_0505_0505_0505;
-    at_least_a & !past_z & !w & HIGH
-}
-
 /// Context words are looked up a block of this many bytes at a time, when a query first
 /// needs the block.
 const BLOCK: usize = 64;
@@ -279,7 +268,7 @@ fn context_words(text: &[u8], range: std::ops::Range<usize>, out: &mut Vec<(usiz
             } else if from < range.end {
                 block[..range.end - from].copy_from_slice(&text[from..range.end]);
             }
-            let letters = letter_mask(u64::from_le_bytes(block));
+            let letters = bytes::letter_mask(u64::from_le_bytes(block));
             let heads = letters & !(letters << 8 | prev);
             prev = letters >> 56;
             // The high bit of each byte, gathered into the top byte, then into bits 8j..8j+8.
@@ -549,15 +538,6 @@ fn month_date(m: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn letter_mask_marks_ascii_letters() {
-        for b in 0..=255u8 {
-            let mask = letter_mask(u64::from_le_bytes([b' ', b, 0, b'a', 0xff, b'Z', b'@', b'[']));
-            assert_eq!(mask & 0xff00 != 0, b.is_ascii_alphabetic(), "byte {b:#x}");
-            assert_eq!(mask & !0xff00, 0x0000_8000_8000_0000, "byte {b:#x}");
-        }
-    }
 
     #[test]
     fn context_words_are_found_at_every_word_start() {
