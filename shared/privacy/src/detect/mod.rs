@@ -159,14 +159,23 @@ fn key3(a: u8, b: u8, c: u8) -> usize {
 /// needs the block.
 const BLOCK: usize = 64;
 
+/// The context words of one scanned block.
+#[derive(Clone)]
+struct Block {
+    /// The range of [`Ctx::words`] holding them.
+    words: std::ops::Range<usize>,
+    /// The kinds any of them is context for, as [`CONTEXT`] bits.
+    kinds: u32,
+}
+
 /// Context words of one text, found block by block where queries need them. A word belongs to
 /// the block it starts in and is found from the bytes around it alone, so whether a match has
 /// context depends only on the text within its window, never on which other candidates were
 /// looked at before or in what order.
 pub(crate) struct Ctx<'t> {
     text: &'t [u8],
-    /// Per block, the range of `words` holding its context words once it has been scanned.
-    blocks: Vec<Option<(usize, usize)>>,
+    /// Per block, its context words once it has been scanned.
+    blocks: Vec<Option<Block>>,
     /// Context words found so far (start, kinds as [`CONTEXT`] bits), in the order blocks were
     /// scanned; ascending within each block.
     words: Vec<(usize, u32)>,
@@ -204,24 +213,32 @@ impl<'t> Ctx<'t> {
             self.blocks = vec![None; self.text.len().div_ceil(BLOCK)];
         }
         (lo / BLOCK..=hi / BLOCK).any(|b| {
-            let (from, to) = self.block(b);
-            self.words[from..to]
-                .iter()
-                .any(|&(p, m)| m & bit != 0 && (lo..=hi).contains(&p))
+            let block = self.block(b);
+            if block.kinds & bit == 0 {
+                return false;
+            }
+            // a block wholly inside the range needs no look at its words' positions
+            (lo..=hi).contains(&(b * BLOCK)) && (lo..=hi).contains(&((b + 1) * BLOCK - 1))
+                || self.words[block.words.clone()]
+                    .iter()
+                    .any(|&(p, m)| m & bit != 0 && (lo..=hi).contains(&p))
         })
     }
 
-    /// The range of `words` holding the context words of block `b`, scanning it if needed.
-    fn block(&mut self, b: usize) -> (usize, usize) {
-        if let Some(r) = self.blocks[b] {
-            return r;
+    /// The context words of block `b`, scanning it if needed.
+    fn block(&mut self, b: usize) -> Block {
+        if let Some(block) = &self.blocks[b] {
+            return block.clone();
         }
         let from = self.words.len();
         let end = ((b + 1) * BLOCK).min(self.text.len());
         context_words(self.text, b * BLOCK..end, &mut self.words);
-        let r = (from, self.words.len());
-        self.blocks[b] = Some(r);
-        r
+        let block = Block {
+            kinds: self.words[from..].iter().fold(0, |kinds, &(_, m)| kinds | m),
+            words: from..self.words.len(),
+        };
+        self.blocks[b] = Some(block.clone());
+        block
     }
 }
 
