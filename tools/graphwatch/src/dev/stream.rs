@@ -323,7 +323,80 @@ fn sequence(record: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_after;
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use graphwatch_shared::store::create_table;
+
+    /// The `pk` of every record the reader hands on within a few polls, once `want` have come.
+    async fn keys_read(reader: &mut Reader, want: usize) -> Vec<String> {
+        let mut keys = Vec::new();
+        for _ in 0..40 {
+            let records = reader.read().await;
+            keys.extend(
+                records
+                    .iter()
+                    .map(|r| r["dynamodb"]["Keys"]["pk"]["S"].as_str().unwrap().to_owned()),
+            );
+            if keys.len() >= want {
+                // one more poll: nothing may follow
+                let extra = reader.read().await;
+                assert!(extra.is_empty(), "records repeated: {extra:?}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        keys
+    }
+
+    #[tokio::test]
+    async fn a_lost_or_trimmed_iterator_resumes_after_the_last_record_handed_on() {
+        let dynamodb = graphwatch_testkit::dynamodb();
+        let table = graphwatch_testkit::unique_name("stream-reader");
+        create_table(&dynamodb, &table).await.unwrap();
+        let stream_arn = dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .expect("the table has a stream");
+        let put = |key: &str| {
+            dynamodb
+                .put_item()
+                .table_name(&table)
+                .item("pk", AttributeValue::S(key.to_owned()))
+                .item("sk", AttributeValue::S("item".to_owned()))
+                .send()
+        };
+        let mut reader = Reader {
+            client: super::super::streams_client(&graphwatch_testkit::local_aws().dynamodb_endpoint),
+            stream_arn,
+            shards: HashMap::new(),
+            finished: HashSet::new(),
+        };
+
+        for key in ["a", "b", "c"] {
+            put(key).await.unwrap();
+        }
+        assert_eq!(keys_read(&mut reader, 3).await, ["a", "b", "c"]);
+
+        // as after `ExpiredIteratorException`: a new iterator after the last sequence number
+        for position in reader.shards.values_mut() {
+            position.iterator = None;
+        }
+        put("d").await.unwrap();
+        assert_eq!(keys_read(&mut reader, 1).await, ["d"]);
+
+        // as after `TrimmedDataAccessException`: from the oldest record, skipping those handed on
+        for position in reader.shards.values_mut() {
+            position.iterator = None;
+            position.from_oldest = true;
+        }
+        put("e").await.unwrap();
+        assert_eq!(keys_read(&mut reader, 1).await, ["e"]);
+    }
 
     #[test]
     fn sequence_numbers_compare_as_numbers() {
