@@ -411,23 +411,25 @@ impl Finding {
 
 /// Masks a value, keeping at most the first and last few characters (none for short values).
 pub fn redact(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    let n = chars.len();
+    let n = value.chars().count();
     let keep = match n {
         0..=4 => 0,
         5..=8 => 1,
         9..=16 => 2,
         _ => 4,
     };
-    let mut out = String::with_capacity(n);
-    for (i, &c) in chars.iter().enumerate() {
-        if i < keep || i >= n - keep || c == ' ' || c == '-' || c == '@' || c == '.' && keep > 0 {
-            out.push(c);
-        } else {
-            out.push('*');
-        }
-    }
-    out
+    value
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let shown = i < keep || i >= n - keep || c == ' ' || c == '-' || c == '@' || c == '.' && keep > 0;
+            if shown {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
 }
 
 /// The result of scanning one file.

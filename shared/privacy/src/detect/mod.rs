@@ -10,7 +10,6 @@ mod secrets;
 
 use crate::{Finding, Kind, Sink, Source};
 use candidates::{Candidate, Family};
-use regex::bytes::Regex;
 use std::sync::LazyLock;
 
 /// How far (bytes) a context word may be from a match to raise its confidence.
@@ -192,16 +191,18 @@ impl<'t> Ctx<'t> {
 
     /// Whether a context word for `kind` starts within [`CONTEXT_WINDOW`] bytes of `[start, end)`.
     pub fn has(&mut self, kind: Kind, start: usize, end: usize) -> bool {
-        self.any(kind, start.saturating_sub(CONTEXT_WINDOW), end + CONTEXT_WINDOW)
+        self.any(kind, start.saturating_sub(CONTEXT_WINDOW), end + CONTEXT_WINDOW, start)
     }
 
     /// Whether a context word for `kind` starts within [`REQUIRED_CONTEXT_WINDOW`] bytes before `start`.
     pub fn just_before(&mut self, kind: Kind, start: usize) -> bool {
-        self.any(kind, start.saturating_sub(REQUIRED_CONTEXT_WINDOW), start)
+        self.any(kind, start.saturating_sub(REQUIRED_CONTEXT_WINDOW), start, start)
     }
 
-    /// Whether a context word for `kind` starts in `[lo, hi]`.
-    fn any(&mut self, kind: Kind, lo: usize, hi: usize) -> bool {
+    /// Whether a context word for `kind` starts in `[lo, hi]`. Blocks are looked at from the
+    /// one holding `near` outwards: context words usually sit next to their match, so the
+    /// blocks further away are often never scanned.
+    fn any(&mut self, kind: Kind, lo: usize, hi: usize, near: usize) -> bool {
         let Some(bit) = CONTEXT.iter().position(|(k, _)| *k == kind).map(|i| 1u32 << i) else {
             return false;
         };
@@ -212,7 +213,14 @@ impl<'t> Ctx<'t> {
         if self.blocks.is_empty() {
             self.blocks = vec![None; self.text.len().div_ceil(BLOCK)];
         }
-        (lo / BLOCK..=hi / BLOCK).any(|b| {
+        let (first, last) = (lo / BLOCK, hi / BLOCK);
+        let centre = (near / BLOCK).clamp(first, last);
+        let mut outwards = (0..=(centre - first).max(last - centre)).flat_map(|d| {
+            let below = (d > 0 && centre - first >= d).then(|| centre - d);
+            let above = (centre + d <= last).then_some(centre + d);
+            [above, below].into_iter().flatten()
+        });
+        outwards.any(|b| {
             let block = self.block(b);
             if block.kinds & bit == 0 {
                 return false;
@@ -298,13 +306,6 @@ fn context_words(text: &[u8], range: std::ops::Range<usize>, out: &mut Vec<(usiz
     }
 }
 
-macro_rules! re {
-    ($name:ident, $pat:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($pat).expect($pat));
-    };
-}
-
-re!(NINO, r"(?-u)^[A-Z]{2}( ?)[0-9]{2}( ?)[0-9]{2}( ?)[0-9]{2} ?[A-D]\b");
 /// Runs every detector over `text` and pushes the findings to `sink`.
 pub(crate) fn detect(text: &[u8], source: &Source, base: usize, sink: &mut Sink) {
     detect_window(text, source, base, 0..text.len(), sink)
@@ -400,15 +401,36 @@ fn upper(text: &[u8], s: usize, ctx: &mut Ctx, hits: &mut Vec<Hit>) -> Option<us
         hits.push(hit(Kind::IbanCode, true, s, e, ctx));
         return Some(e);
     }
-    let c = NINO.captures(&text[s..])?;
-    let spaces: Vec<usize> = (1..=3).map(|i| c.get(i).map_or(0, |g| g.len())).collect();
-    let e = s + c.get(0)?.end();
-    let consistent = spaces.iter().all(|&n| n == 0) || spaces.iter().all(|&n| n == 1);
-    if !checks::nino_prefix(text[s], text[s + 1]) || !consistent {
+    let e = nino(text, s)?;
+    if !checks::nino_prefix(text[s], text[s + 1]) {
         return None;
     }
     hits.push(hit(Kind::UkNino, false, s, e, ctx));
     Some(e)
+}
+
+/// Parses a UK NINO at `s` (two capitals): three pairs of digits, each after a space or none
+/// after a space, then a suffix letter A-D, maybe after a space ("QQ 12 34 56 C",
+/// "QQ123456C"); returns its end.
+fn nino(text: &[u8], s: usize) -> Option<usize> {
+    let at = |i: usize| text.get(i).copied().unwrap_or(0);
+    let spaced = at(s + 2) == b' ';
+    let mut i = s + 2;
+    for _ in 0..3 {
+        if spaced {
+            if at(i) != b' ' {
+                return None;
+            }
+            i += 1;
+        }
+        if !(at(i).is_ascii_digit() && at(i + 1).is_ascii_digit()) {
+            return None;
+        }
+        i += 2;
+    }
+    i += usize::from(at(i) == b' ');
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    (matches!(at(i), b'A'..=b'D') && !word(at(i + 1))).then_some(i + 1)
 }
 
 /// Parses an IBAN at `s`; returns its end.
@@ -555,6 +577,45 @@ fn month_date(m: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nino_parses_what_its_pattern_matches_with_consistent_spacing() {
+        let pattern = regex::bytes::Regex::new(r"(?-u)^[A-Z]{2}( ?)[0-9]{2}( ?)[0-9]{2}( ?)[0-9]{2} ?[A-D]\b").unwrap();
+        let by_pattern = |text: &[u8]| {
+            let c = pattern.captures(text)?;
+            let spaces: Vec<usize> = (1..=3).map(|i| c[i].len()).collect();
+            (spaces == [0, 0, 0] || spaces == [1, 1, 1]).then(|| c[0].len())
+        };
+        // slots: separator, pair, separator, pair, separator, pair, separator, suffix, what follows
+        let seps: &[&str] = &["", "", " ", " ", "  ", "-"];
+        let pairs: &[&str] = &["12", "34", "90", "1", "1a"];
+        let suffixes: &[&str] = &["A", "C", "D", "E", "x", ""];
+        let after: &[&str] = &["", " ", ".", "_", "x", "1", "é"];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut pick = |from: &[&'static str]| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            from[(seed % from.len() as u64) as usize]
+        };
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let mut text = String::from("QQ");
+            for _ in 0..3 {
+                text.push_str(pick(seps));
+                text.push_str(pick(pairs));
+            }
+            text.push_str(pick(seps));
+            text.push_str(pick(suffixes));
+            text.push_str(pick(after));
+            let parsed = nino(text.as_bytes(), 0);
+            assert_eq!(parsed, by_pattern(text.as_bytes()), "{text:?}");
+            found += usize::from(parsed.is_some());
+        }
+        assert!(found > 50, "only {found} numbers generated");
+        assert_eq!(nino(b"QQ 12 34 56 C", 0), Some(13));
+        assert_eq!(nino(b"QQ123456C", 0), Some(9));
+    }
 
     #[test]
     fn context_words_are_found_at_every_word_start() {
