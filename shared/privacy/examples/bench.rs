@@ -7,7 +7,7 @@
 //! bench gen-images DIR COUNT SRC     copy the images under SRC round-robin, COUNT files
 //! bench text PATH                    scan a text file in memory: MB/s (median of five)
 //! bench stream PATH                  stream a file through scan_reader: MB/s and peak RSS
-//! bench files DIR                    scan every file in DIR from disk: files/s
+//! bench files DIR                    scan every file in DIR from disk: files/s (median of five)
 //! bench accuracy SEED BYTES          precision and recall per entity on a generated corpus
 //! ```
 
@@ -33,30 +33,19 @@ fn main() {
                 max_size: u64::MAX,
                 ..ScanOptions::default()
             };
-            // a warm-up, then five measurements of at least a second of CPU time each (small
-            // inputs repeated); the median is the figure: single ones vary by about 15% on a
-            // shared machine
-            scan_bytes(&bytes[..bytes.len().min(4 << 20)], &opts);
-            let mut measured: Vec<(f64, f64)> = (0..5)
-                .map(|_| {
-                    let (t, cpu) = (Instant::now(), cpu_seconds());
-                    let mut runs = 0u32;
-                    while runs == 0 || cpu_seconds() - cpu < 1.0 {
-                        scan_bytes(&bytes, &opts);
-                        runs += 1;
-                    }
-                    let mb = bytes.len() as f64 * runs as f64 / 1e6;
-                    (mb / (cpu_seconds() - cpu), mb / t.elapsed().as_secs_f64())
-                })
-                .collect();
-            let found = scan_bytes(&bytes, &opts).findings.len();
-            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (cpu_rate, wall_rate) = measured[2];
+            scan_bytes(&bytes[..bytes.len().min(4 << 20)], &opts); // warm-up
+            let r = median_of_five(|| {
+                scan_bytes(&bytes, &opts);
+            });
+            let mb = bytes.len() as f64 / 1e6;
             println!(
-                "text_mb_per_cpu_s={cpu_rate:.1} text_mb_per_wall_s={wall_rate:.1} min_mb_per_cpu_s={:.1} max_mb_per_cpu_s={:.1} bytes={} measurements=5 findings={found}",
-                measured[0].0,
-                measured[4].0,
-                bytes.len()
+                "text_mb_per_cpu_s={:.1} text_mb_per_wall_s={:.1} min_mb_per_cpu_s={:.1} max_mb_per_cpu_s={:.1} bytes={} findings={}",
+                r.cpu * mb,
+                r.wall * mb,
+                r.min * mb,
+                r.max * mb,
+                bytes.len(),
+                scan_bytes(&bytes, &opts).findings.len()
             );
         }
         "stream" => {
@@ -85,18 +74,22 @@ fn main() {
                 .collect();
             paths.sort();
             let opts = ScanOptions::default();
-            let (t, cpu) = (Instant::now(), cpu_seconds());
-            let mut findings = 0;
-            for p in &paths {
-                let r = scan_reader(std::io::BufReader::new(std::fs::File::open(p).expect("open")), &opts);
-                findings += r.findings.len();
-            }
-            let (s, c) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            let scan_all = || -> usize {
+                let open = |p: &PathBuf| std::io::BufReader::new(std::fs::File::open(p).expect("open"));
+                paths.iter().map(|p| scan_reader(open(p), &opts).findings.len()).sum()
+            };
+            let r = median_of_five(|| {
+                scan_all();
+            });
+            let n = paths.len() as f64;
             println!(
-                "files_per_cpu_s={:.1} files_per_wall_s={:.1} files={} cpu_seconds={c:.3} findings={findings}",
-                paths.len() as f64 / c,
-                paths.len() as f64 / s,
-                paths.len()
+                "files_per_cpu_s={:.1} files_per_wall_s={:.1} min_files_per_cpu_s={:.1} max_files_per_cpu_s={:.1} files={} findings={}",
+                r.cpu * n,
+                r.wall * n,
+                r.min * n,
+                r.max * n,
+                paths.len(),
+                scan_all()
             );
         }
         "accuracy" => accuracy(num(1), num(2) as usize),
@@ -107,6 +100,44 @@ fn main() {
 fn usage() -> ! {
     eprintln!("usage: see the header of shared/privacy/examples/bench.rs");
     std::process::exit(2)
+}
+
+/// How often a piece of work ran per second, from [`median_of_five`].
+struct Rates {
+    /// Median runs per CPU second.
+    cpu: f64,
+    /// Runs per wall-clock second in the same measurement.
+    wall: f64,
+    /// Slowest runs per CPU second.
+    min: f64,
+    /// Fastest runs per CPU second.
+    max: f64,
+}
+
+/// Five measurements of `work`, each repeating it for at least a second of CPU time: the median
+/// and the slowest and fastest. Single measurements vary by about 15% on a shared machine.
+fn median_of_five(mut work: impl FnMut()) -> Rates {
+    let mut measured: Vec<(f64, f64)> = (0..5)
+        .map(|_| {
+            let (t, cpu) = (Instant::now(), cpu_seconds());
+            let mut runs = 0u32;
+            while runs == 0 || cpu_seconds() - cpu < 1.0 {
+                work();
+                runs += 1;
+            }
+            (
+                runs as f64 / (cpu_seconds() - cpu),
+                runs as f64 / t.elapsed().as_secs_f64(),
+            )
+        })
+        .collect();
+    measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Rates {
+        cpu: measured[2].0,
+        wall: measured[2].1,
+        min: measured[0].0,
+        max: measured[4].0,
+    }
 }
 
 /// CPU time this thread has run (Linux schedstat, nanoseconds), so figures hold on a busy machine.
