@@ -34,9 +34,8 @@ fn main() {
                 ..ScanOptions::default()
             };
             scan_bytes(&bytes[..bytes.len().min(4 << 20)], &opts); // warm-up
-            let r = median_of_five(|| {
-                scan_bytes(&bytes, &opts);
-            });
+            let mut found = 0;
+            let r = median_of_five(|| found = scan_bytes(&bytes, &opts).findings.len());
             let mb = bytes.len() as f64 / 1e6;
             println!(
                 "text_mb_per_cpu_s={:.1} text_mb_per_wall_s={:.1} min_mb_per_cpu_s={:.1} max_mb_per_cpu_s={:.1} bytes={} findings={}",
@@ -45,7 +44,7 @@ fn main() {
                 r.min * mb,
                 r.max * mb,
                 bytes.len(),
-                scan_bytes(&bytes, &opts).findings.len()
+                found
             );
         }
         "stream" => {
@@ -74,12 +73,10 @@ fn main() {
                 .collect();
             paths.sort();
             let opts = ScanOptions::default();
-            let scan_all = || -> usize {
-                let open = |p: &PathBuf| std::io::BufReader::new(std::fs::File::open(p).expect("open"));
-                paths.iter().map(|p| scan_reader(open(p), &opts).findings.len()).sum()
-            };
+            let open = |p: &PathBuf| std::io::BufReader::new(std::fs::File::open(p).expect("open"));
+            let mut found = 0;
             let r = median_of_five(|| {
-                scan_all();
+                found = paths.iter().map(|p| scan_reader(open(p), &opts).findings.len()).sum();
             });
             let n = paths.len() as f64;
             println!(
@@ -89,7 +86,7 @@ fn main() {
                 r.min * n,
                 r.max * n,
                 paths.len(),
-                scan_all()
+                found
             );
         }
         "accuracy" => accuracy(num(1), num(2) as usize),

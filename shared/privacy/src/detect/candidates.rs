@@ -94,7 +94,8 @@ pub(crate) fn next(text: &[u8], mut pos: usize) -> Option<Candidate> {
     }
 }
 
-fn is_word(c: u8) -> bool {
+/// Whether `c` is a word byte (`[0-9A-Za-z_]`, as `\b` in the patterns counts it).
+pub(super) fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 

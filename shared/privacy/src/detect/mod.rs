@@ -429,8 +429,7 @@ fn nino(text: &[u8], s: usize) -> Option<usize> {
         i += 2;
     }
     i += usize::from(at(i) == b' ');
-    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    (matches!(at(i), b'A'..=b'D') && !word(at(i + 1))).then_some(i + 1)
+    (matches!(at(i), b'A'..=b'D') && !candidates::is_word(at(i + 1))).then_some(i + 1)
 }
 
 /// Parses an IBAN at `s`; returns its end.
