@@ -224,14 +224,7 @@ impl Stack {
             })?;
             mappings.push(stream::Mapping::new(spec.clone(), handler.clone()));
         }
-        let stream_arn = dynamodb
-            .describe_table()
-            .table_name(&options.table)
-            .send()
-            .await?
-            .table
-            .and_then(|t| t.latest_stream_arn)
-            .ok_or_else(|| anyhow!("table {} has no stream", options.table))?;
+        let stream_arn = stream::stream_arn(&dynamodb, &options.table).await?;
         tasks.push(tokio::spawn(stream::run(
             streams_client(&info.dynamodb),
             stream_arn,

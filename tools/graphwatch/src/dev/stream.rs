@@ -66,6 +66,18 @@ pub async fn run(client: aws_sdk_dynamodbstreams::Client, stream_arn: String, ma
     }
 }
 
+/// The ARN of `table`'s stream.
+pub async fn stream_arn(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<String> {
+    dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| anyhow::anyhow!("table {table} has no stream"))
+}
+
 /// Where the reader is in one shard.
 struct ShardPosition {
     /// The iterator for the next `GetRecords`; `None` after it failed, until a new one is taken.
@@ -353,15 +365,7 @@ mod tests {
         let dynamodb = graphwatch_testkit::dynamodb();
         let table = graphwatch_testkit::unique_name("stream-reader");
         create_table(&dynamodb, &table).await.unwrap();
-        let stream_arn = dynamodb
-            .describe_table()
-            .table_name(&table)
-            .send()
-            .await
-            .unwrap()
-            .table
-            .and_then(|t| t.latest_stream_arn)
-            .expect("the table has a stream");
+        let stream_arn = stream_arn(&dynamodb, &table).await.unwrap();
         let put = |key: &str| {
             dynamodb
                 .put_item()
