@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-SERVICES := tools/local-services
+SERVICES := tools/scripts/local-services
 VENV_BIN := .local/venv/bin
 RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
 
@@ -43,7 +43,7 @@ bench: deps ## benchmarks on release builds; figures and commands in docs/perfor
 	$(SERVICES) run -- cargo bench --locked -p graph-webhook --bench latency
 	$(SERVICES) run -- cargo bench --locked -p renew-subscriptions --bench renewal
 	$(SERVICES) run -- cargo bench --locked -p privacy-scan --bench scan
-	tools/bench-privacy
+	tools/scripts/bench-privacy
 
 fmt: ## format the code
 	cargo fmt --all

@@ -3,7 +3,7 @@
 //!
 //! 70 % of the files are photos of 2–6 MB (real EXIF samples padded with image data), 30 %
 //! documents (DOCX, XLSX, PDF, text). Needs the local services:
-//! `tools/local-services run -- cargo bench -p privacy-scan --bench scan`;
+//! `tools/scripts/local-services run -- cargo bench -p privacy-scan --bench scan`;
 //! `BENCH_FILES=100` (or `-- --files 100`) for a quick run.
 
 #[path = "../tests/common/mod.rs"]

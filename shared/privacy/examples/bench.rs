@@ -1,4 +1,4 @@
-//! Benchmark driver used by `tools/bench-privacy`: generates the corpora and measures the
+//! Benchmark driver used by `tools/scripts/bench-privacy`: generates the corpora and measures the
 //! engine on them (one thread, so figures are per core).
 //!
 //! ```text

@@ -1,8 +1,8 @@
 //! Test harness for graphwatch's integration tests.
 //!
 //! [`local_aws`] finds the local AWS services through `GRAPHWATCH_DYNAMODB_ENDPOINT` and
-//! `GRAPHWATCH_SECRETSMANAGER_ENDPOINT` (set by `tools/local-services run`, which `make test`
-//! uses), or else starts them once for this test process with `tools/local-services start`
+//! `GRAPHWATCH_SECRETSMANAGER_ENDPOINT` (set by `tools/scripts/local-services run`, which `make test`
+//! uses), or else starts them once for this test process with `tools/scripts/local-services start`
 //! and stops them when the process exits. It never skips: when the services cannot be
 //! started, the test fails with the reason and how to fix it. [`Backend`] gives a test its
 //! own table, secret and function configuration on them.
@@ -63,7 +63,7 @@ pub fn local_aws() -> &'static LocalAws {
 }
 
 fn start_services() -> LocalAws {
-    let script = repo_root().join("tools/local-services");
+    let script = repo_root().join("tools/scripts/local-services");
     let mut child = Command::new("python3")
         .arg(&script)
         .args(["start", "--json", "--watch-stdin"])
@@ -83,8 +83,8 @@ fn start_services() -> LocalAws {
         .expect("reading the services' endpoints");
     let endpoints: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
         panic!(
-            "tools/local-services could not start DynamoDB Local and moto (its messages are above); \
-             run `tools/local-services install` to see what is missing"
+            "tools/scripts/local-services could not start DynamoDB Local and moto (its messages are above); \
+             run `tools/scripts/local-services install` to see what is missing"
         )
     });
     let get = |k: &str| {

@@ -245,7 +245,7 @@ mod tests {
     use serde_json::json;
 
     fn template() -> Template {
-        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")).unwrap()
+        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap()
     }
 
     #[test]

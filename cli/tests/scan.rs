@@ -35,7 +35,7 @@ fn tree() -> tempfile::TempDir {
     )
     .expect("write");
     let photo =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/privacy/testdata/exif-samples/jpg/gps/DSCN0010.jpg");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/privacy/testdata/exif-samples/jpg/gps/DSCN0010.jpg");
     std::fs::copy(photo, dir.path().join("nested/photo.dat")).expect("copy photo");
     dir
 }

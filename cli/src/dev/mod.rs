@@ -1,5 +1,5 @@
 //! `graphwatch dev`: the whole system on loopback, without Docker. DynamoDB Local and moto
-//! (through `tools/local-services`), the Graph emulator with the demo drive seeded from
+//! (through `tools/scripts/local-services`), the Graph emulator with the demo drive seeded from
 //! `tools/demo-drive/`, the table and the app secret, the four functions in-process behind
 //! an API Gateway-shaped HTTP API, the template's schedules, and the table's stream polled
 //! into the stream-triggered functions with the template's filters and batch sizes.
@@ -442,7 +442,7 @@ fn repo_root() -> PathBuf {
     if cwd.join("template.yaml").is_file() {
         return cwd;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Runs `graphwatch dev` until Ctrl-C.
