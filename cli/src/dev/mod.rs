@@ -19,8 +19,8 @@ use base64::Engine as _;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use graph_emulator::{Emulator, EmulatorConfig};
+use graphwatch_shared::clients;
 use graphwatch_shared::config::Config;
-use graphwatch_shared::graph;
 use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{ScanStatus, Store};
@@ -296,7 +296,7 @@ struct Functions {
 impl Functions {
     fn new(config: &Config, store: &Store, secrets: impl Fn() -> SecretsCache) -> anyhow::Result<Self> {
         let oauth = Arc::new(oauth_callback::App::new(config.clone(), store.clone(), secrets())?);
-        let jwks = Jwks::new(graph::http_client()?, &config.login_base_url, "common");
+        let jwks = Jwks::new(clients::http_client()?, &config.login_base_url, "common");
         let webhook = Arc::new(graph_webhook::App::new(store.clone(), secrets(), jwks));
         let renew = Arc::new(renew_subscriptions::App::new(config.clone(), store.clone(), secrets())?);
         let scan = Arc::new(privacy_scan::App::new(config.clone(), store.clone(), secrets())?);

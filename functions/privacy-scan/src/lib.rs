@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use graphwatch_shared::config::Config;
-use graphwatch_shared::graph::{self, DriveItem, GraphClient, GraphError, RetryPolicy};
+use graphwatch_shared::graph::{DriveItem, GraphClient, GraphError, RetryPolicy};
 use graphwatch_shared::identity::{AccessToken, IdentityClient};
 use graphwatch_shared::privacy::{needed_prefix, scan_bytes, FileReport, Format, Prefix, ScanOptions, Status};
 use graphwatch_shared::secrets::{SecretsCache, SecretsError};
@@ -60,7 +60,7 @@ const MAX_RESYNCS: u32 = 3;
 /// Times an image's prefix is extended when its metadata runs past what was fetched.
 const MAX_PREFIX_EXTENSIONS: u32 = 3;
 
-pub use graphwatch_shared::config::StartError;
+pub use graphwatch_shared::clients::StartError;
 
 /// Why an invocation or a pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +193,7 @@ struct StreamItem {
 impl App {
     /// Builds the handler from its configuration, table and secret.
     pub fn new(config: Config, store: Store, secrets: SecretsCache) -> Result<App, StartError> {
-        let http = graph::http_client()?;
+        let http = graphwatch_shared::clients::http_client()?;
         let graph = GraphClient::new(http.clone(), &config.graph_base_url).with_retry(RetryPolicy {
             max_retries: 5,
             max_wait: Duration::from_secs(30),
