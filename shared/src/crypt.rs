@@ -215,4 +215,33 @@ mod tests {
         assert!(matches!(Sealer::from_base64(&keys, 2), Err(CryptError::BadKey(_))));
         assert_eq!(Sealer::from_base64(&keys, 1).unwrap().current_version(), 1);
     }
+
+    /// Envelopes sealed by the `aes-gcm` crate before sealing moved to aws-lc-rs: stored
+    /// refresh tokens sealed then must still open.
+    #[test]
+    fn values_sealed_by_the_previous_implementation_still_open() {
+        let keys = BTreeMap::from([
+            (1, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned()),
+            (2, base64::engine::general_purpose::STANDARD.encode([0x5a; 32])),
+        ]);
+        let s = Sealer::from_base64(&keys, 2).unwrap();
+        let context = "CONN#tenant-1#oid-1";
+        assert_eq!(
+            s.open_string(
+                "gw1.2.GLQbzP5MzWuGcPmV.Ij43V0NvHoO6M5mDLg_EAOYaUeyIYkCZnPF5t3h7sk4miQsnoC11u-Fnfik",
+                context
+            )
+            .unwrap(),
+            "0.AQ-refresh-token ünïcode"
+        );
+        assert_eq!(
+            s.open("gw1.1.E3v9FLzxtHqg6_FX.4Wo_xDtAbwTguaKjkH9H2w", context)
+                .unwrap(),
+            b""
+        );
+        assert_eq!(
+            s.open("gw1.1.E3v9FLzxtHqg6_FX.4Wo_xDtAbwTguaKjkH9H2w", "CONN#tenant-1#oid-2"),
+            Err(CryptError::Invalid)
+        );
+    }
 }
