@@ -24,7 +24,6 @@ use graphwatch_shared::config::Config;
 use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{ScanStatus, Store};
-use rand::RngCore;
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -138,7 +137,7 @@ impl Stack {
             .with_context(|| format!("creating table {}", options.table))?;
         let secret_id = format!("{}-app", options.table);
         let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
+        rand::fill(&mut key[..]);
         secretsmanager
             .create_secret()
             .name(&secret_id)

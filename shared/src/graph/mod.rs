@@ -15,7 +15,6 @@ mod model;
 
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -242,7 +241,7 @@ impl GraphClient {
                 Err(e) if e.is_connect() => (None, network(e)),
                 Err(e) => return Err(network(e)),
             };
-            let backoff = Duration::from_millis(200 * 2u64.pow(attempt) + rand::thread_rng().gen_range(0..100));
+            let backoff = Duration::from_millis(200 * 2u64.pow(attempt) + rand::random_range(0..100));
             let wait = wait.unwrap_or(backoff);
             if attempt >= self.retry.max_retries || wait > self.retry.max_wait {
                 return Err(match error {
