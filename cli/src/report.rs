@@ -13,7 +13,7 @@ use graphwatch_shared::store::{FileResult, ScanRecord, Store};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::dev::DevInfo;
+use crate::dev_info::DevInfo;
 
 /// Arguments of `graphwatch report`.
 #[derive(Debug, clap::Args)]
