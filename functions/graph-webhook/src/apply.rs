@@ -154,3 +154,42 @@ async fn write(store: &Store, effect: Effect, now: OffsetDateTime) -> Result<App
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(count: u64, marks: &[&str]) -> Effect {
+        Effect::MarkDrivePending {
+            drive_id: "b!d".into(),
+            count,
+            marks: marks.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    fn stamp(marks: &[&str]) -> Effect {
+        Effect::StampSubscription {
+            subscription_id: "s".into(),
+            marks: marks.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn fresh_marks_count_and_are_forgotten_if_the_write_fails() {
+        let fresh: HashSet<String> = ["k1".to_owned(), "k3".to_owned()].into();
+        assert_eq!(
+            due(mark(2, &["k1", "k2", "k3"]), &fresh),
+            Some((mark(4, &[]), vec!["k1".to_owned(), "k3".to_owned()]))
+        );
+        assert_eq!(due(mark(1, &["k2"]), &fresh), Some((mark(1, &[]), vec![])));
+        assert_eq!(due(mark(0, &["k2"]), &fresh), None, "only redeliveries: no mark");
+    }
+
+    #[test]
+    fn a_stamp_that_depends_on_marks_needs_one_fresh() {
+        let fresh: HashSet<String> = ["k1".to_owned()].into();
+        assert_eq!(due(stamp(&[]), &fresh), Some((stamp(&[]), vec![])));
+        assert_eq!(due(stamp(&["k2", "k1"]), &fresh), Some((stamp(&["k2", "k1"]), vec![])));
+        assert_eq!(due(stamp(&["k2"]), &fresh), None);
+    }
+}

@@ -249,29 +249,23 @@ impl<'a> Planner<'a> {
 
     fn lifecycle(&mut self, n: &ChangeNotification, sub: &'a Subscription, event: LifecycleEvent, position: usize) {
         self.counts.lifecycle += 1;
-        let action = match event {
-            LifecycleEvent::ReauthorizationRequired => SubscriptionAction::Reauthorize,
-            LifecycleEvent::SubscriptionRemoved => SubscriptionAction::Recreate,
-            // notifications were lost: a delta pass of the drive covers the gap
-            LifecycleEvent::Missed => {
-                match drive_of(sub) {
-                    Some(drive_id) => self.drives.entry(drive_id).or_default().0 += 1,
-                    None => self.effects.push(Effect::PutNotificationRecord {
-                        record: record(n, sub, "missed", None, position, self.now),
-                        change: false,
-                    }),
-                }
-                return;
-            }
-            LifecycleEvent::Unknown => {
-                tracing::info!(subscription = %sub.id, "unknown lifecycle event ignored");
-                return;
-            }
-        };
-        self.effects.push(Effect::SetSubscriptionAction {
+        let action = |action| Effect::SetSubscriptionAction {
             subscription_id: sub.id.clone(),
             action,
-        });
+        };
+        match event {
+            LifecycleEvent::ReauthorizationRequired => self.effects.push(action(SubscriptionAction::Reauthorize)),
+            LifecycleEvent::SubscriptionRemoved => self.effects.push(action(SubscriptionAction::Recreate)),
+            // notifications were lost: a delta pass of the drive covers the gap
+            LifecycleEvent::Missed => match drive_of(sub) {
+                Some(drive_id) => self.drives.entry(drive_id).or_default().0 += 1,
+                None => self.effects.push(Effect::PutNotificationRecord {
+                    record: record(n, sub, "missed", None, position, self.now),
+                    change: false,
+                }),
+            },
+            LifecycleEvent::Unknown => tracing::info!(subscription = %sub.id, "unknown lifecycle event ignored"),
+        }
     }
 
     fn change(&mut self, n: &ChangeNotification, sub: &'a Subscription, position: usize) {
