@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use graphwatch_shared::graph::DriveItem;
-use graphwatch_shared::privacy::{FileReport, Risk, Status};
-use graphwatch_shared::store::{FileResult, FindingSummary};
+use graphwatch_shared::privacy::{self as engine, FileReport, Status};
+use graphwatch_shared::store::{FileResult, FileStatus, FindingSummary, Risk};
 use time::OffsetDateTime;
 
 /// Bytes fetched first from an image: EXIF, XMP and IPTC sit at the start of the file, and
@@ -140,8 +140,8 @@ pub fn file_result(
         size: item.size.unwrap_or(0),
         c_tag: item.c_tag.clone(),
         e_tag: item.e_tag.clone(),
-        status: report.status.name().to_owned(),
-        risk: report.risk.to_string(),
+        status: stored_status(report.status),
+        risk: stored_risk(report.risk),
         reasons: report.reasons.clone(),
         findings: by_kind.into_values().collect(),
         scan_id: scan_id.to_owned(),
@@ -153,10 +153,32 @@ pub fn file_result(
 /// status `error`, risk medium (never low: nothing was inspected).
 pub fn error_result(drive_id: &str, item: &DriveItem, why: &str, scan_id: &str, now: OffsetDateTime) -> FileResult {
     let mut report = FileReport::unread(Status::Corrupt, why);
-    report.risk = report.risk.max(Risk::Medium);
+    report.risk = report.risk.max(engine::Risk::Medium);
     let mut result = file_result(drive_id, item, &report, scan_id, now);
-    result.status = "error".into();
+    result.status = FileStatus::Error;
     result
+}
+
+/// The stored form of the engine's status (the one place where engine statuses become stored ones).
+pub fn stored_status(status: Status) -> FileStatus {
+    match status {
+        Status::Scanned => FileStatus::Scanned,
+        Status::Unsupported => FileStatus::Unsupported,
+        Status::Encrypted => FileStatus::Encrypted,
+        Status::TooLarge => FileStatus::TooLarge,
+        Status::Corrupt => FileStatus::Corrupt,
+        Status::TimedOut => FileStatus::TimedOut,
+    }
+}
+
+/// The stored form of the engine's risk level (the one place where engine risks become stored ones).
+pub fn stored_risk(risk: engine::Risk) -> Risk {
+    match risk {
+        engine::Risk::Low => Risk::Low,
+        engine::Risk::Medium => Risk::Medium,
+        engine::Risk::High => Risk::High,
+        engine::Risk::Critical => Risk::Critical,
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +194,43 @@ mod tests {
         assert_eq!(fetch_kind("photo", Some("image/jpeg")), Fetch::Image);
         assert_eq!(fetch_kind("movie.mp4", Some("video/mp4")), Fetch::Unsupported);
         assert_eq!(fetch_kind("archive.zip", None), Fetch::Unsupported);
+    }
+
+    /// The stored names are the engine's names: results written before the stored enums
+    /// existed read back unchanged.
+    #[test]
+    fn engine_statuses_and_risks_keep_their_names_when_stored() {
+        let statuses = [
+            Status::Scanned,
+            Status::Unsupported,
+            Status::Encrypted,
+            Status::TooLarge,
+            Status::Corrupt,
+            Status::TimedOut,
+        ];
+        for status in statuses {
+            assert_eq!(stored_status(status).as_str(), status.name());
+        }
+        for risk in [
+            engine::Risk::Low,
+            engine::Risk::Medium,
+            engine::Risk::High,
+            engine::Risk::Critical,
+        ] {
+            assert_eq!(stored_risk(risk).as_str(), risk.to_string());
+        }
+    }
+
+    #[test]
+    fn a_refused_download_is_an_error_of_at_least_medium_risk() {
+        let item: DriveItem = serde_json::from_value(serde_json::json!({"id": "1", "name": "a.docx"})).unwrap();
+        let result = error_result("d", &item, "download refused: 403", "s", OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(result.status, FileStatus::Error);
+        assert!(result.risk >= Risk::Medium, "{result:?}");
+        assert!(
+            result.reasons.iter().any(|r| r.contains("download refused: 403")),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ use graphwatch_shared::identity::{AccessToken, IdentityClient};
 use graphwatch_shared::privacy::{needed_prefix, scan_bytes, FileReport, Format, Prefix, ScanOptions, Status};
 use graphwatch_shared::secrets::{SecretsCache, SecretsError};
 use graphwatch_shared::store::{
-    Drive, FileResult, RiskCounts, ScanKind, ScanRecord, ScanStatus, ScanTotals, Store, StoreError,
+    Drive, FileResult, FileStatus, Risk, RiskCounts, ScanKind, ScanRecord, ScanStatus, ScanTotals, Store, StoreError,
 };
 use graphwatch_shared::tokens::{self, TokenError};
 use serde::Deserialize;
@@ -158,13 +158,13 @@ enum ItemOutcome {
     /// Already handled earlier in this pass (repeated item or continued page).
     AlreadyDone,
     /// Same cTag as its stored result.
-    Unchanged { size: u64, risk: String },
+    Unchanged { size: u64, risk: Risk },
     /// Scanned (or classified without download) and stored.
     Stored {
         size: u64,
         downloaded: u64,
-        status: String,
-        risk: String,
+        status: FileStatus,
+        risk: Risk,
     },
     /// A transient failure; no result stored.
     Failed { size: u64, downloaded: u64 },
@@ -498,7 +498,7 @@ impl App {
                 if pass.full {
                     self.store.delete_file_result(pass.drive_id, &result.item_id).await?;
                 }
-            } else if (result.risk == "high" || result.risk == "critical") && result.scanned_at >= scan.started_at {
+            } else if result.risk >= Risk::High && result.scanned_at >= scan.started_at {
                 worst.push(result);
             }
         }
@@ -513,9 +513,7 @@ impl App {
         }
         log_progress(pass.drive_id, &scan);
         if !worst.is_empty() {
-            worst.sort_by(|a, b| {
-                (b.risk == "critical", &a.path, &a.name).cmp(&(a.risk == "critical", &b.path, &b.name))
-            });
+            worst.sort_by(FileResult::worst_first);
             self.alert(pass.drive_id, &scan, &worst).await;
         }
         Ok(PassOutcome::Completed(scan))
@@ -782,11 +780,14 @@ fn count(totals: &mut ScanTotals, risks: &mut RiskCounts, outcome: ItemOutcome) 
             totals.files_seen += 1;
             totals.bytes_total += size;
             totals.bytes_downloaded += downloaded;
-            match status.as_str() {
-                "unsupported" => totals.unsupported += 1,
-                "too_large" => totals.too_large += 1,
-                "error" => totals.errors += 1,
-                _ => totals.scanned += 1,
+            match status {
+                FileStatus::Unsupported => totals.unsupported += 1,
+                FileStatus::TooLarge => totals.too_large += 1,
+                FileStatus::Error => totals.errors += 1,
+                // read, if only in part: the report says how far
+                FileStatus::Scanned | FileStatus::Encrypted | FileStatus::Corrupt | FileStatus::TimedOut => {
+                    totals.scanned += 1
+                }
             }
             risk
         }
@@ -799,12 +800,7 @@ fn count(totals: &mut ScanTotals, risks: &mut RiskCounts, outcome: ItemOutcome) 
         }
         _ => return,
     };
-    match risk.as_str() {
-        "critical" => risks.critical += 1,
-        "high" => risks.high += 1,
-        "medium" => risks.medium += 1,
-        _ => risks.low += 1,
-    }
+    risks.add(risk);
 }
 
 fn log_progress(drive_id: &str, scan: &ScanRecord) {
