@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use graphwatch_privacy::{self as engine, FileReport, Status};
 use graphwatch_shared::graph::DriveItem;
-use graphwatch_shared::privacy::{self as engine, FileReport, Status};
 use graphwatch_shared::store::{FileResult, FileStatus, FindingSummary, Risk};
 use time::OffsetDateTime;
 

@@ -32,10 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use graphwatch_privacy::{needed_prefix, scan_bytes, FileReport, Format, Prefix, ScanOptions, Status};
 use graphwatch_shared::config::Config;
 use graphwatch_shared::graph::{self, DriveItem, GraphClient, GraphError, RetryPolicy};
 use graphwatch_shared::identity::{AccessToken, IdentityClient};
-use graphwatch_shared::privacy::{needed_prefix, scan_bytes, FileReport, Format, Prefix, ScanOptions, Status};
 use graphwatch_shared::secrets::{SecretsCache, SecretsError};
 use graphwatch_shared::store::{
     Drive, FileResult, FileStatus, Risk, RiskCounts, ScanKind, ScanRecord, ScanStatus, ScanTotals, Store, StoreError,

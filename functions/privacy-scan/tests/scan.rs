@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{engine_risk, far_deadline, padded_jpeg, pdf, sample, xlsx, Options, DRIVE};
 use graph_emulator::{Fault, DEMO_USER_OID};
-use graphwatch_shared::privacy::corpus;
+use graphwatch_privacy::corpus;
 use graphwatch_shared::store::{ConnectionStatus, FileStatus, Risk, ScanKind, ScanStatus};
 use privacy_scan::PassOutcome;
 use serde_json::json;

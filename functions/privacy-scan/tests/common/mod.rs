@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use graph_emulator::{Emulator, EmulatorConfig, DEMO_DRIVE_ID, DEMO_USER_OID, DEMO_USER_UPN};
+use graphwatch_privacy::{scan_bytes, ScanOptions};
 use graphwatch_shared::config::Config;
-use graphwatch_shared::privacy::{scan_bytes, ScanOptions};
 use graphwatch_shared::store::{FileResult, Risk, Store};
 use graphwatch_testkit::Backend;
 use privacy_scan::{App, PassOutcome};
@@ -188,7 +188,7 @@ pub fn pdf() -> Vec<u8> {
         ]
         .concat(),
     ];
-    graphwatch_shared::privacy::corpus::pdf(&objects, "")
+    graphwatch_privacy::corpus::pdf(&objects, "")
 }
 
 /// What a local webhook receiver got.
