@@ -1,6 +1,6 @@
-//! One drive item: decide what to fetch (by name and MIME type, before any download), fetch
-//! it (a ranged prefix for images, the whole file up to the size cap for documents), scan it
-//! with the privacy engine and summarise the report for storage (redacted samples only).
+//! The stored form of a scanned file: the engine's report summarised (findings by kind with
+//! redacted samples only, never raw values) and its status and risk converted to the stored
+//! enums, here and nowhere else.
 
 use std::collections::BTreeMap;
 
@@ -9,90 +9,8 @@ use graphwatch_shared::graph::DriveItem;
 use graphwatch_shared::store::{FileResult, FileStatus, FindingSummary, Risk};
 use time::OffsetDateTime;
 
-/// Bytes fetched first from an image: EXIF, XMP and IPTC sit at the start of the file, and
-/// `needed_prefix` asks for the rest when they run past it. (Issue 8 suggested 256 KiB; 64 KiB
-/// holds a whole EXIF segment and keeps a 2 MB photo's cost at about 3 %, see
-/// `docs/performance.md`.)
-pub const IMAGE_PREFIX: u64 = 64 * 1024;
 /// Redacted samples kept per finding kind.
 const SAMPLES_PER_KIND: usize = 3;
-
-/// How a file is fetched, decided from its name and MIME type before any download.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetch {
-    /// An image: a ranged request for the first [`IMAGE_PREFIX`] bytes, more only if needed.
-    Image,
-    /// A document or text: the whole file, up to the size cap.
-    Document,
-    /// A type the engine does not read: not downloaded.
-    Unsupported,
-}
-
-const IMAGE_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "jfif", "heic", "heif", "avif", "png", "tif", "tiff", "webp", "dng",
-];
-const DOCUMENT_EXTENSIONS: &[&str] = &[
-    "docx",
-    "docm",
-    "dotx",
-    "xlsx",
-    "xlsm",
-    "xltx",
-    "pptx",
-    "pptm",
-    "potx",
-    "pdf",
-    "txt",
-    "text",
-    "csv",
-    "tsv",
-    "json",
-    "md",
-    "markdown",
-    "html",
-    "htm",
-    "xhtml",
-    "xml",
-    "eml",
-    "log",
-    "ini",
-    "cfg",
-    "conf",
-    "yaml",
-    "yml",
-    "env",
-    "properties",
-    "sql",
-    "pem",
-    "key",
-    "toml",
-];
-
-/// Decides how to fetch a file from its extension, then its MIME type.
-pub fn fetch_kind(name: &str, mime: Option<&str>) -> Fetch {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
-        return Fetch::Image;
-    }
-    if DOCUMENT_EXTENSIONS.contains(&ext.as_str()) {
-        return Fetch::Document;
-    }
-    match mime.map(str::to_ascii_lowercase) {
-        Some(m) if m.starts_with("image/") => Fetch::Image,
-        Some(m)
-            if m.starts_with("text/")
-                || m == "application/json"
-                || m == "application/pdf"
-                || m.starts_with("application/vnd.openxmlformats-officedocument.") =>
-        {
-            Fetch::Document
-        }
-        _ => Fetch::Unsupported,
-    }
-}
 
 /// The folder path of an item (`/Photos/2024`), from its `parentReference.path`.
 pub fn folder_path(item: &DriveItem) -> String {
@@ -184,17 +102,6 @@ pub fn stored_risk(risk: engine::Risk) -> Risk {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fetch_is_decided_by_extension_then_mime() {
-        assert_eq!(fetch_kind("IMG_0001.JPG", None), Fetch::Image);
-        assert_eq!(fetch_kind("scan.heic", Some("application/octet-stream")), Fetch::Image);
-        assert_eq!(fetch_kind("budget.xlsx", None), Fetch::Document);
-        assert_eq!(fetch_kind("notes", Some("text/plain")), Fetch::Document);
-        assert_eq!(fetch_kind("photo", Some("image/jpeg")), Fetch::Image);
-        assert_eq!(fetch_kind("movie.mp4", Some("video/mp4")), Fetch::Unsupported);
-        assert_eq!(fetch_kind("archive.zip", None), Fetch::Unsupported);
-    }
 
     /// The stored names are the engine's names: results written before the stored enums
     /// existed read back unchanged.
