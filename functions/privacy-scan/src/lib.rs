@@ -37,6 +37,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::dynamodb;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use graphwatch_shared::config::Config;
 use graphwatch_shared::graph::{self, GraphClient, GraphError, RetryPolicy};
 use graphwatch_shared::identity::IdentityClient;
@@ -157,7 +158,8 @@ impl App {
         if event.get("Records").is_some() {
             let batch: dynamodb::Event =
                 serde_json::from_value(event).map_err(|e| Error::Event(format!("not a DynamoDB stream event: {e}")))?;
-            return Ok(self.stream(batch, deadline).await);
+            let response = self.stream(batch, deadline).await;
+            return Ok(serde_json::to_value(response).expect("a batch response serialises"));
         }
         Err(Error::Event(
             "expected {\"task\":\"nightly\"} or a DynamoDB stream event with Records".into(),
@@ -179,7 +181,7 @@ impl App {
     }
 
     /// Runs a pass per drive record; failed records become batch item failures.
-    async fn stream(&self, batch: dynamodb::Event, deadline: SystemTime) -> Value {
+    async fn stream(&self, batch: dynamodb::Event, deadline: SystemTime) -> DynamoDbEventResponse {
         let mut failures = Vec::new();
         let mut done: HashMap<String, bool> = HashMap::new();
         for record in batch.records {
@@ -221,7 +223,36 @@ impl App {
                 failures.push(sequence);
             }
         }
-        let failures: Vec<Value> = failures.into_iter().map(|id| json!({ "itemIdentifier": id })).collect();
-        json!({ "batchItemFailures": failures })
+        batch_response(failures)
+    }
+}
+
+/// The stream answer: the records Lambda retries (by their sequence numbers).
+fn batch_response(failures: Vec<String>) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|sequence| {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence);
+            failure
+        })
+        .collect();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_response_lists_failed_sequence_numbers() {
+        let response = serde_json::to_value(batch_response(vec!["11".into(), "12".into()])).unwrap();
+        assert_eq!(
+            response,
+            json!({"batchItemFailures": [{"itemIdentifier": "11"}, {"itemIdentifier": "12"}]})
+        );
+        let none = serde_json::to_value(batch_response(Vec::new())).unwrap();
+        assert_eq!(none, json!({"batchItemFailures": []}));
     }
 }
