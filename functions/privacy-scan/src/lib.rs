@@ -4,7 +4,7 @@
 //!   every active drive `pending`; a DynamoDB stream batch of drive items (filtered by the
 //!   template to drives that just became pending) runs one pass per drive, reporting failed
 //!   records as batch item failures so that only they are retried.
-//! - **A pass** ([`pass`], [`App::scan_drive`]): takes the drive's lease (which clears
+//! - **A pass** (`pass.rs`, [`App::scan_drive`]): takes the drive's lease (which clears
 //!   `pending`, so notifications arriving during the pass start another one), follows the delta
 //!   from the stored deltaLink (none: a full enumeration) page by page, checkpointing each
 //!   page's link; `410 Gone` restarts from its `Location` as a full resync. One [`ScanRecord`]
@@ -12,14 +12,14 @@
 //!   did not see. When less than [`TIME_RESERVE`] of the invocation is left, the pass stops
 //!   between files, keeps its checkpoint and gives the lease up with work left (`pending`
 //!   again), so the stream continues it in a new invocation under the same scan record.
-//! - **An item** ([`item`]): each page's items are handled with bounded concurrency: deleted
+//! - **An item** (`item.rs`): each page's items are handled with bounded concurrency: deleted
 //!   items lose their result, folders are skipped, files whose cTag equals their stored
 //!   result's are skipped, unsupported types and files over the size cap are recorded
-//!   without a download, the rest are fetched ([`fetch`]: a ranged prefix of 64 KiB for
+//!   without a download, the rest are fetched (`fetch.rs`: a ranged prefix of 64 KiB for
 //!   images, extended while the metadata needs more; documents whole up to the size cap) and
 //!   scanned. One [`FileResult`](graphwatch_shared::store::FileResult) per file ([`files`],
 //!   redacted samples only).
-//! - **Tokens** ([`access`]): the connection's refresh token is redeemed when the pass needs a
+//! - **Tokens** (`access.rs`): the connection's refresh token is redeemed when the pass needs a
 //!   token and again when Graph answers 401 (expired mid-pass); the rotated one is stored
 //!   sealed ([`graphwatch_shared::tokens`]). `invalid_grant` marks the connection
 //!   `needs_consent` and stops the pass cleanly.
