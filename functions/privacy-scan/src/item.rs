@@ -73,17 +73,16 @@ pub(crate) fn decide(
     if !item.is_file() {
         return Step::Ignore;
     }
-    if let Some(mut stored) = stored.filter(|s| s.c_tag.is_some() && s.c_tag == item.c_tag) {
+    if let Some(stored) = stored.filter(|s| s.c_tag.is_some() && s.c_tag == item.c_tag) {
         if stored.scan_id == scan_id {
             return Step::AlreadyDone;
         }
-        let restamp = full.then(|| {
-            stored.scan_id = scan_id.to_owned();
-            stored.clone()
-        });
         return Step::Unchanged {
             risk: stored.risk,
-            restamp,
+            restamp: full.then(|| FileResult {
+                scan_id: scan_id.to_owned(),
+                ..stored
+            }),
         };
     }
     let fetch = fetch_kind(
