@@ -2,8 +2,9 @@
 //! tracked changes (revision authors and deleted text), embedded media through the image path.
 //! Only the parts named here are inflated, each under the member and total caps.
 
+use crate::cx::{corrupt, Cx, Res, Stop};
 use crate::xml::{self, Event};
-use crate::{corrupt, Cx, Finding, Format, Kind, Res, Source, Stop};
+use crate::{Finding, Format, Kind, Source};
 use std::io::{Cursor, Read};
 use zip::ZipArchive;
 
