@@ -39,6 +39,10 @@
 //! - [`FileReport::unread`]: the report of a file deliberately not read (too large, wrong type).
 //! - [`redact`]: the masking applied to every finding's value.
 //!
+//! The `corpus` feature (off by default) adds `corpus`, a seeded generator of labelled text and
+//! documents for the engine's tests, benchmarks and accuracy figures; the production library
+//! carries none of it.
+//!
 //! # Layout
 //!
 //! The public face lives in `options` ([`ScanOptions`]), `report` ([`FileReport`], [`Status`],
@@ -49,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "corpus")]
 pub mod corpus;
 mod cx;
 mod detect;
