@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use graph_emulator::Fault;
 use graphwatch::dev::{DevOptions, Stack};
-use graphwatch_shared::store::{ConnectionStatus, ScanKind, ScanRecord, ScanStatus, Store};
+use graphwatch_shared::store::{ConnectionStatus, Risk, ScanKind, ScanRecord, ScanStatus, Store};
 
 /// Longest wait for an asynchronous effect (a scan, a recreated subscription).
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -46,7 +46,7 @@ async fn nth_completed_scan(store: &Store, drive_id: &str, n: usize) -> ScanReco
 }
 
 /// File name → (risk, scan id).
-async fn results(store: &Store, drive_id: &str) -> HashMap<String, (String, String)> {
+async fn results(store: &Store, drive_id: &str) -> HashMap<String, (Risk, String)> {
     store
         .file_results(drive_id)
         .await
@@ -89,14 +89,14 @@ async fn the_demo_flow_end_to_end() {
     assert_eq!(first.kind, ScanKind::Full);
     let found = results(store, drive).await;
     for (file, risk) in [
-        ("DSCN0010.jpg", "high"),
-        ("DSCN0021.jpg", "high"),
-        ("payroll-2026-11.csv", "critical"),
-        ("deploy.env", "critical"),
-        ("vendor-contact.txt", "medium"),
-        ("meeting-notes.md", "low"),
+        ("DSCN0010.jpg", Risk::High),
+        ("DSCN0021.jpg", Risk::High),
+        ("payroll-2026-11.csv", Risk::Critical),
+        ("deploy.env", Risk::Critical),
+        ("vendor-contact.txt", Risk::Medium),
+        ("meeting-notes.md", Risk::Low),
     ] {
-        assert_eq!(found.get(file).map(|r| r.0.as_str()), Some(risk), "{file}: {found:?}");
+        assert_eq!(found.get(file).map(|r| r.0), Some(risk), "{file}: {found:?}");
     }
 
     // An edited file is rescanned alone, by an incremental pass woken by Graph's notification.
@@ -115,7 +115,7 @@ async fn the_demo_flow_end_to_end() {
     assert_eq!(second.totals.scanned, 1, "{second:?}");
     let after = results(store, drive).await;
     assert_eq!(after["vendor-contact.txt"].1, second.scan_id);
-    assert_ne!(after["vendor-contact.txt"].0, "medium");
+    assert_ne!(after["vendor-contact.txt"].0, Risk::Medium);
     assert_eq!(
         after["deploy.env"].1, first.scan_id,
         "unchanged files keep their result"

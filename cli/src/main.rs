@@ -2,7 +2,6 @@
 //! its own module.
 
 use clap::{Parser, Subcommand};
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 mod scan;
@@ -20,15 +19,19 @@ enum Command {
     /// Scan local files or directories (or stdin) for privacy risk, offline.
     Scan(scan::Args),
     /// Run the whole system locally (DynamoDB Local, Secrets Manager, Graph emulator, the four functions).
+    #[cfg(feature = "dev")]
     Dev(graphwatch::dev::DevOptions),
     /// Print stored file results and the latest scan records of a table.
+    #[cfg(feature = "report")]
     Report(graphwatch::report::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Scan(args) => scan::run(args),
+        #[cfg(feature = "dev")]
         Command::Dev(options) => runtime().block_on(async {
+            use std::io::IsTerminal;
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
@@ -46,10 +49,12 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        #[cfg(feature = "report")]
         Command::Report(args) => runtime().block_on(graphwatch::report::run(args)),
     }
 }
 
+#[cfg(feature = "report")]
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

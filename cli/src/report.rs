@@ -8,12 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use clap::ValueEnum;
-use graphwatch_privacy::Risk;
-use graphwatch_shared::store::{FileResult, ScanRecord, Store};
+use graphwatch_shared::store::{FileResult, Risk, ScanRecord, Store};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::dev::DevInfo;
+use crate::dev_info::DevInfo;
 
 /// Arguments of `graphwatch report`.
 #[derive(Debug, clap::Args)]
@@ -79,8 +78,8 @@ async fn report(args: &Args) -> anyhow::Result<String> {
     let mut drives = Vec::new();
     for drive in store.active_drives().await.context("listing the drives")? {
         let mut files = store.file_results(&drive.drive_id).await?;
-        files.retain(|f| args.risk.is_none_or(|min| rank(&f.risk) >= Some(min)));
-        sort_worst_first(&mut files);
+        files.retain(|f| args.risk.is_none_or(|min| f.risk >= min));
+        files.sort_by(FileResult::worst_first);
         let scans = store.latest_scans(&drive.drive_id, args.scans).await?;
         drives.push(DriveReport {
             drive_id: drive.drive_id,
@@ -134,33 +133,20 @@ async fn store(args: &Args) -> anyhow::Result<Store> {
     Ok(Store::new(aws_sdk_dynamodb::Client::new(&loader.load().await), table))
 }
 
-fn rank(risk: &str) -> Option<Risk> {
-    risk.parse().ok()
-}
-
-fn sort_worst_first(files: &mut [FileResult]) {
-    files.sort_by(|a, b| {
-        rank(&b.risk)
-            .cmp(&rank(&a.risk))
-            .then_with(|| a.path.cmp(&b.path))
-            .then_with(|| a.name.cmp(&b.name))
-    });
-}
-
 /// Files as a table (risk, file, reasons), worst first.
 pub fn findings_table(files: &[FileResult]) -> String {
     let mut files = files.to_vec();
-    sort_worst_first(&mut files);
+    files.sort_by(FileResult::worst_first);
     let rows: Vec<(String, String, String)> = files
         .iter()
         .map(|f| {
             let path = format!("{}/{}", f.path.trim_end_matches('/'), f.name);
             let reasons = if f.reasons.is_empty() {
-                f.status.clone()
+                f.status.to_string()
             } else {
                 f.reasons.join("; ")
             };
-            (f.risk.to_uppercase(), path, reasons)
+            (f.risk.as_str().to_uppercase(), path, reasons)
         })
         .collect();
     let width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(4);

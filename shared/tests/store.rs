@@ -398,8 +398,8 @@ fn file_result(i: usize, t: OffsetDateTime) -> FileResult {
         size: 1234,
         c_tag: Some(format!("ctag-{i}")),
         e_tag: None,
-        status: "scanned".into(),
-        risk: "high".into(),
+        status: FileStatus::Scanned,
+        risk: Risk::High,
         reasons: vec!["3 credit card numbers (Luhn-valid, with context)".into()],
         findings: vec![FindingSummary {
             kind: "CREDIT_CARD".into(),

@@ -24,11 +24,11 @@ use graphwatch_shared::config::Config;
 use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{ScanStatus, Store};
-use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use tokio::task::JoinHandle;
 
+pub use crate::dev_info::DevInfo;
 use crate::report;
 use crate::template::Template;
 
@@ -59,33 +59,6 @@ pub struct DevOptions {
     /// Do not fire the schedules on their timers (they can still be fired on demand).
     #[arg(long)]
     pub no_timers: bool,
-}
-
-/// What `.graphwatch/dev.json` holds: the running stack's URLs and ids.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct DevInfo {
-    /// Base URL of the HTTP API.
-    pub api: String,
-    /// Graph base URL (with `/v1.0`).
-    pub graph: String,
-    /// Identity platform base URL.
-    pub login: String,
-    /// DynamoDB Local endpoint.
-    pub dynamodb: String,
-    /// Secrets Manager (moto) endpoint.
-    pub secretsmanager: String,
-    /// Table name.
-    pub table: String,
-    /// App secret id.
-    pub secret_id: String,
-    /// Demo tenant id.
-    pub tenant_id: String,
-    /// Demo app's client id.
-    pub client_id: String,
-    /// Demo user's UPN.
-    pub user: String,
-    /// Demo user's drive id.
-    pub drive_id: String,
 }
 
 /// The running stack.

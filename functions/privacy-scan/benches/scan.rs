@@ -12,7 +12,7 @@ mod common;
 use std::time::Instant;
 
 use graph_emulator::Fault;
-use graphwatch_shared::privacy::corpus;
+use graphwatch_privacy::corpus;
 use privacy_scan::PassOutcome;
 
 const PHOTOS: &[&str] = &[

@@ -44,7 +44,7 @@ pub fn message(drive_id: &str, scan: &ScanRecord, worst: &[FileResult]) -> Strin
         };
         text.push_str(&format!(
             "\n- {} {path}: {}",
-            f.risk.to_uppercase(),
+            f.risk.as_str().to_uppercase(),
             f.reasons.join("; ")
         ));
     }
@@ -108,10 +108,10 @@ async fn post(http: &reqwest::Client, target: &str, url: &str, body: &Value) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use graphwatch_shared::store::{RiskCounts, ScanKind, ScanStatus, ScanTotals};
+    use graphwatch_shared::store::{FileStatus, Risk, RiskCounts, ScanKind, ScanStatus, ScanTotals};
     use time::OffsetDateTime;
 
-    fn result(path: &str, name: &str, risk: &str) -> FileResult {
+    fn result(path: &str, name: &str, risk: Risk) -> FileResult {
         FileResult {
             drive_id: "d".into(),
             item_id: name.into(),
@@ -120,8 +120,8 @@ mod tests {
             size: 1,
             c_tag: None,
             e_tag: None,
-            status: "scanned".into(),
-            risk: risk.into(),
+            status: FileStatus::Scanned,
+            risk,
             reasons: vec!["GPS location in metadata".into()],
             findings: vec![],
             scan_id: "s".into(),
@@ -143,8 +143,11 @@ mod tests {
             ended_at: None,
             duration_ms: None,
         };
-        let mut worst = vec![result("/", "a.jpg", "high"), result("/Photos", "b.jpg", "critical")];
-        worst.extend((0..12).map(|i| result("/More", &format!("{i}.jpg"), "high")));
+        let mut worst = vec![
+            result("/", "a.jpg", Risk::High),
+            result("/Photos", "b.jpg", Risk::Critical),
+        ];
+        worst.extend((0..12).map(|i| result("/More", &format!("{i}.jpg"), Risk::High)));
         let text = message("d", &scan, &worst);
         assert!(text.starts_with("graphwatch: 14 high or critical file(s) in drive d (incremental scan s"));
         assert!(text.contains("\n- HIGH /a.jpg: GPS location in metadata"), "{text}");

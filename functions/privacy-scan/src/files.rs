@@ -1,98 +1,16 @@
-//! One drive item: decide what to fetch (by name and MIME type, before any download), fetch
-//! it (a ranged prefix for images, the whole file up to the size cap for documents), scan it
-//! with the privacy engine and summarise the report for storage (redacted samples only).
+//! The stored form of a scanned file: the engine's report summarised (findings by kind with
+//! redacted samples only, never raw values) and its status and risk converted to the stored
+//! enums, here and nowhere else.
 
 use std::collections::BTreeMap;
 
+use graphwatch_privacy::{self as engine, FileReport, Status};
 use graphwatch_shared::graph::DriveItem;
-use graphwatch_shared::privacy::{FileReport, Risk, Status};
-use graphwatch_shared::store::{FileResult, FindingSummary};
+use graphwatch_shared::store::{FileResult, FileStatus, FindingSummary, Risk};
 use time::OffsetDateTime;
 
-/// Bytes fetched first from an image: EXIF, XMP and IPTC sit at the start of the file, and
-/// `needed_prefix` asks for the rest when they run past it. (Issue 8 suggested 256 KiB; 64 KiB
-/// holds a whole EXIF segment and keeps a 2 MB photo's cost at about 3 %, see
-/// `docs/performance.md`.)
-pub const IMAGE_PREFIX: u64 = 64 * 1024;
 /// Redacted samples kept per finding kind.
 const SAMPLES_PER_KIND: usize = 3;
-
-/// How a file is fetched, decided from its name and MIME type before any download.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetch {
-    /// An image: a ranged request for the first [`IMAGE_PREFIX`] bytes, more only if needed.
-    Image,
-    /// A document or text: the whole file, up to the size cap.
-    Document,
-    /// A type the engine does not read: not downloaded.
-    Unsupported,
-}
-
-const IMAGE_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "jfif", "heic", "heif", "avif", "png", "tif", "tiff", "webp", "dng",
-];
-const DOCUMENT_EXTENSIONS: &[&str] = &[
-    "docx",
-    "docm",
-    "dotx",
-    "xlsx",
-    "xlsm",
-    "xltx",
-    "pptx",
-    "pptm",
-    "potx",
-    "pdf",
-    "txt",
-    "text",
-    "csv",
-    "tsv",
-    "json",
-    "md",
-    "markdown",
-    "html",
-    "htm",
-    "xhtml",
-    "xml",
-    "eml",
-    "log",
-    "ini",
-    "cfg",
-    "conf",
-    "yaml",
-    "yml",
-    "env",
-    "properties",
-    "sql",
-    "pem",
-    "key",
-    "toml",
-];
-
-/// Decides how to fetch a file from its extension, then its MIME type.
-pub fn fetch_kind(name: &str, mime: Option<&str>) -> Fetch {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
-        return Fetch::Image;
-    }
-    if DOCUMENT_EXTENSIONS.contains(&ext.as_str()) {
-        return Fetch::Document;
-    }
-    match mime.map(str::to_ascii_lowercase) {
-        Some(m) if m.starts_with("image/") => Fetch::Image,
-        Some(m)
-            if m.starts_with("text/")
-                || m == "application/json"
-                || m == "application/pdf"
-                || m.starts_with("application/vnd.openxmlformats-officedocument.") =>
-        {
-            Fetch::Document
-        }
-        _ => Fetch::Unsupported,
-    }
-}
 
 /// The folder path of an item (`/Photos/2024`), from its `parentReference.path`.
 pub fn folder_path(item: &DriveItem) -> String {
@@ -140,8 +58,8 @@ pub fn file_result(
         size: item.size.unwrap_or(0),
         c_tag: item.c_tag.clone(),
         e_tag: item.e_tag.clone(),
-        status: report.status.name().to_owned(),
-        risk: report.risk.to_string(),
+        status: stored_status(report.status),
+        risk: stored_risk(report.risk),
         reasons: report.reasons.clone(),
         findings: by_kind.into_values().collect(),
         scan_id: scan_id.to_owned(),
@@ -153,25 +71,73 @@ pub fn file_result(
 /// status `error`, risk medium (never low: nothing was inspected).
 pub fn error_result(drive_id: &str, item: &DriveItem, why: &str, scan_id: &str, now: OffsetDateTime) -> FileResult {
     let mut report = FileReport::unread(Status::Corrupt, why);
-    report.risk = report.risk.max(Risk::Medium);
+    report.risk = report.risk.max(engine::Risk::Medium);
     let mut result = file_result(drive_id, item, &report, scan_id, now);
-    result.status = "error".into();
+    result.status = FileStatus::Error;
     result
+}
+
+/// The stored form of the engine's status (the one place where engine statuses become stored ones).
+pub fn stored_status(status: Status) -> FileStatus {
+    match status {
+        Status::Scanned => FileStatus::Scanned,
+        Status::Unsupported => FileStatus::Unsupported,
+        Status::Encrypted => FileStatus::Encrypted,
+        Status::TooLarge => FileStatus::TooLarge,
+        Status::Corrupt => FileStatus::Corrupt,
+        Status::TimedOut => FileStatus::TimedOut,
+    }
+}
+
+/// The stored form of the engine's risk level (the one place where engine risks become stored ones).
+pub fn stored_risk(risk: engine::Risk) -> Risk {
+    match risk {
+        engine::Risk::Low => Risk::Low,
+        engine::Risk::Medium => Risk::Medium,
+        engine::Risk::High => Risk::High,
+        engine::Risk::Critical => Risk::Critical,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The stored names are the engine's names: results written before the stored enums
+    /// existed read back unchanged.
     #[test]
-    fn fetch_is_decided_by_extension_then_mime() {
-        assert_eq!(fetch_kind("IMG_0001.JPG", None), Fetch::Image);
-        assert_eq!(fetch_kind("scan.heic", Some("application/octet-stream")), Fetch::Image);
-        assert_eq!(fetch_kind("budget.xlsx", None), Fetch::Document);
-        assert_eq!(fetch_kind("notes", Some("text/plain")), Fetch::Document);
-        assert_eq!(fetch_kind("photo", Some("image/jpeg")), Fetch::Image);
-        assert_eq!(fetch_kind("movie.mp4", Some("video/mp4")), Fetch::Unsupported);
-        assert_eq!(fetch_kind("archive.zip", None), Fetch::Unsupported);
+    fn engine_statuses_and_risks_keep_their_names_when_stored() {
+        let statuses = [
+            Status::Scanned,
+            Status::Unsupported,
+            Status::Encrypted,
+            Status::TooLarge,
+            Status::Corrupt,
+            Status::TimedOut,
+        ];
+        for status in statuses {
+            assert_eq!(stored_status(status).as_str(), status.name());
+        }
+        for risk in [
+            engine::Risk::Low,
+            engine::Risk::Medium,
+            engine::Risk::High,
+            engine::Risk::Critical,
+        ] {
+            assert_eq!(stored_risk(risk).as_str(), risk.to_string());
+        }
+    }
+
+    #[test]
+    fn a_refused_download_is_an_error_of_at_least_medium_risk() {
+        let item: DriveItem = serde_json::from_value(serde_json::json!({"id": "1", "name": "a.docx"})).unwrap();
+        let result = error_result("d", &item, "download refused: 403", "s", OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(result.status, FileStatus::Error);
+        assert!(result.risk >= Risk::Medium, "{result:?}");
+        assert!(
+            result.reasons.iter().any(|r| r.contains("download refused: 403")),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{engine_risk, far_deadline, padded_jpeg, pdf, sample, xlsx, Options, DRIVE};
 use graph_emulator::{Fault, DEMO_USER_OID};
-use graphwatch_shared::privacy::corpus;
-use graphwatch_shared::store::{ConnectionStatus, ScanKind, ScanStatus};
+use graphwatch_privacy::corpus;
+use graphwatch_shared::store::{ConnectionStatus, FileStatus, Risk, ScanKind, ScanStatus};
 use privacy_scan::PassOutcome;
 use serde_json::json;
 
@@ -53,7 +53,7 @@ async fn full_scan_stores_the_right_risk_for_each_file() {
     for (path, bytes) in &files {
         let r = h.result(path).await.unwrap_or_else(|| panic!("no result for {path}"));
         if path.ends_with(".mp4") {
-            assert_eq!((r.status.as_str(), r.risk.as_str()), ("unsupported", "medium"));
+            assert_eq!((r.status, r.risk), (FileStatus::Unsupported, Risk::Medium));
         } else {
             // the ranged prefix of a photo must score as the whole file does
             assert_eq!(r.risk, engine_risk(bytes), "{path}: {:?}", r.reasons);
@@ -61,9 +61,9 @@ async fn full_scan_stores_the_right_risk_for_each_file() {
     }
     let harness = &h;
     let risk = |path: &'static str| async move { harness.result(path).await.unwrap().risk };
-    assert_eq!(risk("/Photos/DSCN0010.jpg").await, "high");
-    assert_eq!(risk("/Docs/deploy.txt").await, "critical");
-    assert_eq!(risk("/Docs/shopping.txt").await, "low");
+    assert_eq!(risk("/Photos/DSCN0010.jpg").await, Risk::High);
+    assert_eq!(risk("/Docs/deploy.txt").await, Risk::Critical);
+    assert_eq!(risk("/Docs/shopping.txt").await, Risk::Low);
     let gps = h.result("/Photos/DSCN0010.jpg").await.unwrap();
     assert!(gps.findings.iter().any(|f| f.kind == "GPS_LOCATION"), "{gps:?}");
     // only redacted samples are stored
@@ -101,7 +101,7 @@ async fn an_incremental_pass_rescans_only_the_changed_file_and_skips_unchanged_c
     let second = h.pass().await;
     assert_eq!(second.kind, ScanKind::Incremental);
     assert_eq!((second.totals.files_seen, second.totals.scanned), (1, 1));
-    assert_eq!(h.result("/Docs/shopping.txt").await.unwrap().risk, "critical");
+    assert_eq!(h.result("/Docs/shopping.txt").await.unwrap().risk, Risk::Critical);
     assert!(h.served() > served);
     // untouched results keep the scan that produced them
     assert_eq!(h.result("/Docs/report.docx").await.unwrap(), before);
@@ -339,7 +339,7 @@ async fn photos_are_read_with_ranged_requests() {
     for (name, bytes) in &photos {
         let r = h.result(&format!("/Camera/{name}")).await.unwrap();
         assert_eq!(r.risk, engine_risk(bytes), "{name}");
-        assert_eq!(r.risk, "high");
+        assert_eq!(r.risk, Risk::High);
     }
 }
 
@@ -383,7 +383,7 @@ async fn stream_and_schedule_events_are_handled() {
     event["Records"].as_array_mut().unwrap().push(broken);
     let answer = h.app.handle(event, far_deadline()).await.unwrap();
     assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": "999"}]}));
-    assert_eq!(h.result("/Docs/deploy.txt").await.unwrap().risk, "critical");
+    assert_eq!(h.result("/Docs/deploy.txt").await.unwrap().risk, Risk::Critical);
 
     // a stream record that arrives with no time left is handed back for a retry
     let answer = h

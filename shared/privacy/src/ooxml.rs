@@ -2,8 +2,9 @@
 //! tracked changes (revision authors and deleted text), embedded media through the image path.
 //! Only the parts named here are inflated, each under the member and total caps.
 
+use crate::cx::{corrupt, Cx, Res, Stop};
 use crate::xml::{self, Event};
-use crate::{corrupt, Cx, Finding, Format, Kind, Res, Source, Stop};
+use crate::{Finding, Format, Kind, Source};
 use std::io::{Cursor, Read};
 use zip::ZipArchive;
 
@@ -85,8 +86,11 @@ pub(crate) fn scan(bytes: &[u8], _format: Format, cx: &mut Cx) -> Res {
             let f = zip
                 .by_index_raw(i)
                 .map_err(|e| Stop::Corrupt(format!("bad zip entry: {e}")))?;
-            match classify(f.name()) {
-                Some(p) => (f.name().to_string(), p),
+            let name = f
+                .name()
+                .map_err(|e| Stop::Corrupt(format!("bad zip entry name: {e}")))?;
+            match classify(&name) {
+                Some(p) => (name.into_owned(), p),
                 None => continue,
             }
         };
@@ -122,7 +126,10 @@ fn check_layout(zip: &mut ZipArchive<Cursor<&[u8]>>, len: u64) -> Res {
         if f.encrypted() {
             return Err(Stop::Encrypted("encrypted zip entry".into()));
         }
-        let end = f.data_start().checked_add(f.compressed_size()).filter(|&e| e <= len);
+        let end = f
+            .data_start()
+            .and_then(|start| start.checked_add(f.compressed_size()))
+            .filter(|&e| e <= len);
         let Some(end) = end else {
             return corrupt("zip entry runs past the end of the file");
         };
@@ -147,7 +154,7 @@ fn read_member(zip: &mut ZipArchive<Cursor<&[u8]>>, i: usize, cx: &mut Cx) -> Re
     if declared > room {
         return Err(Stop::TooLarge(format!(
             "zip member {} inflates to {declared} bytes (cap {room})",
-            f.name()
+            f.name().unwrap_or_default()
         )));
     }
     let mut out = Vec::with_capacity(declared.min(1 << 20) as usize);

@@ -3,8 +3,9 @@
 //! by page content streams (FlateDecode or unfiltered). Nesting, object count, inflated bytes
 //! and time are capped; encrypted files end with status `encrypted`.
 
+use crate::cx::{corrupt, Cx, Res, Stop};
 use crate::image::{self, Meta};
-use crate::{corrupt, Cx, Res, Source, Stop};
+use crate::Source;
 use memchr::memmem;
 use regex::bytes::Regex;
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! File risk: one table of rules per kind, plus combinations. Documented in docs/privacy.md.
 
-use crate::{Kind, Risk, Sink, Status};
+use crate::cx::Sink;
+use crate::{Kind, Risk, Status};
 use std::collections::BTreeMap;
 
 /// One row of the risk table: the level of a kind found once (at the given minimum confidence),

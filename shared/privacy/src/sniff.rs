@@ -1,7 +1,67 @@
-//! Format sniffing from the first bytes (never from the file name).
+//! The file [`Format`] and sniffing it from the first bytes (never from the file name).
 
-use crate::Format;
 use memchr::memmem;
+use serde::{Deserialize, Serialize};
+
+/// The file format, sniffed from the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JPEG/JFIF/EXIF image.
+    Jpeg,
+    /// PNG image.
+    Png,
+    /// TIFF (and TIFF-based raw formats such as DNG).
+    Tiff,
+    /// WebP image.
+    Webp,
+    /// HEIF/HEIC/AVIF image.
+    Heif,
+    /// Word document (Office Open XML).
+    Docx,
+    /// Excel workbook (Office Open XML).
+    Xlsx,
+    /// PowerPoint presentation (Office Open XML).
+    Pptx,
+    /// OLE compound file (legacy Office, or an encrypted Office Open XML package).
+    Ole,
+    /// PDF document.
+    Pdf,
+    /// Plain text (UTF-8, UTF-16 or single-byte).
+    Text,
+    /// Comma- or tab-separated values.
+    Csv,
+    /// JSON.
+    Json,
+    /// HTML or XHTML.
+    Html,
+    /// Markdown.
+    Markdown,
+    /// E-mail message (RFC 5322, `.eml`).
+    Email,
+    /// A zip archive that is not an Office document.
+    Zip,
+    /// Anything else.
+    Unknown,
+}
+
+impl Format {
+    /// Whether the format is text that can be streamed in chunks.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            Format::Text | Format::Csv | Format::Json | Format::Html | Format::Markdown | Format::Email
+        )
+    }
+
+    /// Whether the format is an image.
+    pub fn is_image(self) -> bool {
+        matches!(
+            self,
+            Format::Jpeg | Format::Png | Format::Tiff | Format::Webp | Format::Heif
+        )
+    }
+}
 
 /// Guesses the format of a file from its bytes.
 pub fn sniff(b: &[u8]) -> Format {

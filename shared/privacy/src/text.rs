@@ -2,7 +2,8 @@
 //! scanned as they are, in overlapping chunks, so offsets are offsets into the file. UTF-16 is
 //! transcoded to UTF-8 first and offsets refer to the transcoded text.
 
-use crate::{detect, Cx, Res, Source, Stop};
+use crate::cx::{Cx, Res, Stop};
+use crate::{detect, Source};
 use std::io::Read;
 
 /// Bytes of context kept on each side of a chunk, longer than any match plus its context window.

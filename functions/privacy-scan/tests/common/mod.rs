@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use graph_emulator::{Emulator, EmulatorConfig, DEMO_DRIVE_ID, DEMO_USER_OID, DEMO_USER_UPN};
+use graphwatch_privacy::{scan_bytes, ScanOptions};
 use graphwatch_shared::config::Config;
-use graphwatch_shared::privacy::{scan_bytes, ScanOptions};
-use graphwatch_shared::store::{FileResult, Store};
+use graphwatch_shared::store::{FileResult, Risk, Store};
 use graphwatch_testkit::Backend;
 use privacy_scan::{App, PassOutcome};
 use serde_json::{json, Value};
@@ -125,9 +125,9 @@ pub fn far_deadline() -> SystemTime {
     SystemTime::now() + Duration::from_secs(600)
 }
 
-/// The risk the engine gives the whole file.
-pub fn engine_risk(bytes: &[u8]) -> String {
-    scan_bytes(bytes, &ScanOptions::default()).risk.to_string()
+/// The risk the engine gives the whole file, as stored.
+pub fn engine_risk(bytes: &[u8]) -> Risk {
+    privacy_scan::files::stored_risk(scan_bytes(bytes, &ScanOptions::default()).risk)
 }
 
 /// An exif sample from the engine's test data (licence notice alongside it).
@@ -188,7 +188,7 @@ pub fn pdf() -> Vec<u8> {
         ]
         .concat(),
     ];
-    graphwatch_shared::privacy::corpus::pdf(&objects, "")
+    graphwatch_privacy::corpus::pdf(&objects, "")
 }
 
 /// What a local webhook receiver got.

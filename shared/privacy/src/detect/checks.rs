@@ -15,7 +15,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Whether a card number starts with a known issuer prefix and has that issuer's length.
@@ -268,7 +268,7 @@ pub fn plausible_birth_date(y: u32, m: u32, d: u32) -> bool {
     if !(1900..=2030).contains(&y) || !(1..=12).contains(&m) || d == 0 {
         return false;
     }
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let leap = y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
     let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     d <= days[m as usize - 1]
 }

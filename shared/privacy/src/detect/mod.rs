@@ -8,7 +8,8 @@ mod numeric;
 mod phone;
 mod secrets;
 
-use crate::{Finding, Kind, Sink, Source};
+use crate::cx::Sink;
+use crate::{Finding, Kind, Source};
 use candidates::{Candidate, Family};
 use std::sync::LazyLock;
 

@@ -2,7 +2,8 @@
 //! and XMP items, wherever they are in the file (usually in `mdat`).
 
 use super::{tiff, Meta};
-use crate::{corrupt, Prefix, Res};
+use crate::cx::{corrupt, Res};
+use crate::Prefix;
 
 struct Box<'a> {
     typ: [u8; 4],

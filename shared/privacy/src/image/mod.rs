@@ -8,7 +8,8 @@ mod xmp;
 
 pub(crate) use xmp::parse as parse_xmp;
 
-use crate::{corrupt, Cx, Finding, Format, Kind, Prefix, Res, Source};
+use crate::cx::{corrupt, Cx, Res, Stop};
+use crate::{Finding, Format, Kind, Prefix, Source};
 
 /// What an image's metadata says, gathered from every block.
 #[derive(Default)]
@@ -124,7 +125,7 @@ pub(crate) fn emit(meta: &Meta, source: &Source, cx: &mut Cx) -> Res {
             // A broken thumbnail does not make the image itself corrupt.
             let r = scan(thumb, Format::Jpeg, &Source::Thumbnail, cx);
             cx.depth -= 1;
-            if r == Err(crate::Stop::TimedOut) {
+            if r == Err(Stop::TimedOut) {
                 return r;
             }
         }
