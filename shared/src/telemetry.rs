@@ -7,14 +7,16 @@
 //! `filter requestId = "…"`, however deep the span the line was logged in.
 //!
 //! The level comes from Lambda's advanced logging controls (`AWS_LAMBDA_LOG_LEVEL`: `TRACE`,
-//! `DEBUG`, `INFO`, `WARN`, `ERROR` or `FATAL`) when the function sets one, else from
-//! `RUST_LOG` (any `EnvFilter` directives), else `info`.
+//! `DEBUG`, `INFO`, `WARN`, `ERROR` or `FATAL`; Lambda sets it when the log format is JSON),
+//! else from `RUST_LOG` (any `EnvFilter` directives), else `info`. Under a Lambda level,
+//! `RUST_LOG`'s per-target directives still apply.
 
 use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -55,30 +57,46 @@ where
         )
 }
 
-/// `AWS_LAMBDA_LOG_LEVEL` first, then `RUST_LOG`, then `info`; a value that does not parse is
-/// passed over. The invocation span stays enabled whatever the level.
+/// `AWS_LAMBDA_LOG_LEVEL` first, then `RUST_LOG`, then `info`. With a Lambda level, `RUST_LOG`'s
+/// bare level gives way but its per-target directives (`graphwatch_shared::graph=debug`) still
+/// apply, so one module can be looked into without changing the function's level. Directives
+/// that do not parse are passed over; the invocation span stays enabled whatever the level.
 fn filter(env: impl Fn(&str) -> Option<String>) -> EnvFilter {
-    let lambda_level = env("AWS_LAMBDA_LOG_LEVEL").and_then(|level| {
-        let level = match level.trim().to_ascii_uppercase().as_str() {
-            "TRACE" => "trace",
-            "DEBUG" => "debug",
-            "INFO" => "info",
-            "WARN" => "warn",
-            // tracing has no level above error
-            "ERROR" | "FATAL" => "error",
-            _ => return None,
-        };
-        Some(EnvFilter::new(level))
-    });
-    let rust_log = || env("RUST_LOG").and_then(|directives| EnvFilter::try_new(directives).ok());
-    lambda_level
-        .or_else(rust_log)
-        .unwrap_or_else(|| EnvFilter::new("info"))
+    let lambda_level = env("AWS_LAMBDA_LOG_LEVEL").and_then(|level| lambda_level(&level));
+    let rust_log = env("RUST_LOG").unwrap_or_default();
+    let rust_log = rust_log.split(',').map(str::trim).filter(|d| !d.is_empty());
+    let directives: Vec<&str> = match lambda_level {
+        Some(level) => std::iter::once(level)
+            .chain(rust_log.filter(|d| d.parse::<LevelFilter>().is_err()))
+            .collect(),
+        None => rust_log.collect(),
+    };
+    let fallback = lambda_level.unwrap_or("info");
+    let directives = if directives.is_empty() {
+        fallback.to_owned()
+    } else {
+        directives.join(",")
+    };
+    EnvFilter::try_new(directives)
+        .unwrap_or_else(|_| EnvFilter::new(fallback))
         .add_directive(
             format!("{INVOCATION_SPAN_TARGET}=info")
                 .parse()
                 .expect("a valid directive"),
         )
+}
+
+/// The `tracing` level of a Lambda log level (`TRACE`…`FATAL`); `None` for another value.
+fn lambda_level(level: &str) -> Option<&'static str> {
+    Some(match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" => "warn",
+        // tracing has no level above error
+        "ERROR" | "FATAL" => "error",
+        _ => return None,
+    })
 }
 
 /// The request id of an invocation span, kept in the span's extensions.
@@ -229,6 +247,26 @@ mod tests {
         assert_eq!(messages(&lines), ["e"]);
         let lines = logged(&[("AWS_LAMBDA_LOG_LEVEL", "TRACE")], invocation);
         assert_eq!(messages(&lines), ["t", "d", "i", "w", "e"]);
+    }
+
+    #[test]
+    fn rust_log_still_looks_into_one_target_under_a_lambda_level() {
+        let vars = [
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+            ("RUST_LOG", "info,graphwatch_shared::telemetry=debug"),
+        ];
+        assert_eq!(messages(&logged(&vars, invocation)), ["d", "i", "w", "e"]);
+        let vars = [
+            ("AWS_LAMBDA_LOG_LEVEL", "ERROR"),
+            ("RUST_LOG", "info,other_crate=debug"),
+        ];
+        assert_eq!(messages(&logged(&vars, invocation)), ["e"]);
+        let vars = [("AWS_LAMBDA_LOG_LEVEL", "WARN"), ("RUST_LOG", "x=loud")];
+        assert_eq!(
+            messages(&logged(&vars, invocation)),
+            ["w", "e"],
+            "a bad RUST_LOG leaves the Lambda level"
+        );
     }
 
     #[test]
