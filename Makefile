@@ -8,6 +8,7 @@ SHELL := /bin/bash
 SERVICES := tools/scripts/local-services
 VENV_BIN := .local/venv/bin
 RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
+CARGO_DENY_VERSION := 0.20.2
 
 .PHONY: help deps run test lint unit bench fmt
 
@@ -18,6 +19,7 @@ deps: ## install what is missing
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+	@command -v cargo-deny >/dev/null || cargo install --locked cargo-deny@$(CARGO_DENY_VERSION)
 	@$(SERVICES) install
 
 run: deps ## run the whole system locally (no Docker) and print how to connect the demo account
@@ -25,9 +27,13 @@ run: deps ## run the whole system locally (no Docker) and print how to connect t
 
 test: deps lint unit ## every check: format, clippy, all tests on the local services, cfn-lint
 
-lint: ## formatting, clippy and the template linter
+lint: ## formatting, clippy, the dependency policy (deny.toml) and the template linter
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo deny --locked check licenses bans sources
+	@# the advisory database is a git repository on github.com: checked wherever it can be fetched
+	@if cargo deny fetch db >/dev/null 2>&1; then cargo deny --locked check advisories; \
+	else echo "NOTICE: RustSec advisory database unreachable (github.com): advisories not checked; run 'cargo deny check advisories' where it is reachable"; fi
 	$(VENV_BIN)/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV_BIN)/sam validate --lint --template-file template.yaml
 

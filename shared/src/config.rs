@@ -5,11 +5,6 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-
-use crate::secrets::SecretsCache;
-use crate::store::Store;
-
 /// Default delegated scopes asked for at sign-in.
 pub const DEFAULT_SCOPES: &str = "openid profile offline_access User.Read Files.Read.All";
 /// Public Microsoft Graph v1.0 endpoint.
@@ -25,17 +20,6 @@ pub struct ConfigError {
     pub variable: &'static str,
     /// What is wrong with it.
     pub problem: String,
-}
-
-/// Why a function could not start: the clients its configuration describes cannot be built.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-    /// A configured URL does not parse.
-    #[error("identity platform URLs: {0}")]
-    Url(#[from] url::ParseError),
 }
 
 /// Numeric limits that operators may tune.
@@ -155,34 +139,6 @@ impl Config {
                 })?,
             },
         })
-    }
-
-    /// Loads the AWS SDK configuration and builds the DynamoDB and Secrets Manager
-    /// clients, honouring the local endpoint overrides.
-    async fn aws_clients(&self) -> (aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client) {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk);
-        if let Some(endpoint) = &self.dynamodb_endpoint {
-            ddb = ddb.endpoint_url(endpoint);
-        }
-        let mut sm = aws_sdk_secretsmanager::config::Builder::from(&sdk);
-        if let Some(endpoint) = &self.secretsmanager_endpoint {
-            sm = sm.endpoint_url(endpoint);
-        }
-        (
-            aws_sdk_dynamodb::Client::from_conf(ddb.build()),
-            aws_sdk_secretsmanager::Client::from_conf(sm.build()),
-        )
-    }
-
-    /// The table and the app secret as every function reaches them: [`Self::aws_clients`]
-    /// wrapped in a [`Store`] on `table_name` and a [`SecretsCache`] of `secret_id`.
-    pub async fn store_and_secrets(&self) -> (Store, SecretsCache) {
-        let (dynamodb, secretsmanager) = self.aws_clients().await;
-        (
-            Store::new(dynamodb, &self.table_name),
-            SecretsCache::new(secretsmanager, &self.secret_id, self.secret_cache_ttl),
-        )
     }
 }
 

@@ -1,4 +1,5 @@
-//! AES-256-GCM sealing of stored credentials (refresh tokens and the like).
+//! AES-256-GCM sealing of stored credentials (refresh tokens and the like), with aws-lc-rs
+//! (the cryptography the AWS SDK and rustls already link), which also draws each nonce.
 //!
 //! A sealed value is one printable string, the *envelope*:
 //! `gw1.<key version>.<base64url nonce>.<base64url ciphertext+tag>`.
@@ -8,15 +9,13 @@
 //! sealed value copied onto another record does not open there.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, Key, KeyInit, Nonce};
+use aws_lc_rs::aead::{Aad, Nonce, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
 
 const ENVELOPE_PREFIX: &str = "gw1";
-const NONCE_LEN: usize = 12;
 
 /// Why a value could not be sealed or opened.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,7 +37,7 @@ pub enum CryptError {
 /// Seals and opens credentials with a versioned set of AES-256-GCM keys.
 #[derive(Clone)]
 pub struct Sealer {
-    keys: BTreeMap<u32, Aes256Gcm>,
+    keys: Arc<BTreeMap<u32, RandomizedNonceKey>>,
     current: u32,
 }
 
@@ -59,9 +58,16 @@ impl Sealer {
         }
         let keys = keys
             .into_iter()
-            .map(|(v, k)| (v, Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&k))))
-            .collect();
-        Ok(Self { keys, current })
+            .map(|(v, k)| {
+                let key = RandomizedNonceKey::new(&AES_256_GCM, &k)
+                    .map_err(|_| CryptError::BadKey(format!("key {v} is refused by AES-256-GCM")))?;
+                Ok((v, key))
+            })
+            .collect::<Result<_, CryptError>>()?;
+        Ok(Self {
+            keys: Arc::new(keys),
+            current,
+        })
     }
 
     /// Builds a sealer from base64-encoded keys as stored in the app secret.
@@ -86,21 +92,14 @@ impl Sealer {
 
     /// Seals `plaintext`, bound to `context`, with the current key.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> String {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ciphertext = self.keys[&self.current]
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: context.as_bytes(),
-                },
-            )
-            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut ciphertext = plaintext.to_vec();
+        let nonce = self.keys[&self.current]
+            .seal_in_place_append_tag(Aad::from(context.as_bytes()), &mut ciphertext)
+            .expect("AES-GCM sealing of an in-memory buffer cannot fail");
         format!(
             "{ENVELOPE_PREFIX}.{}.{}.{}",
             self.current,
-            URL_SAFE_NO_PAD.encode(nonce),
+            URL_SAFE_NO_PAD.encode(nonce.as_ref()),
             URL_SAFE_NO_PAD.encode(ciphertext)
         )
     }
@@ -115,19 +114,18 @@ impl Sealer {
         };
         let version: u32 = version.parse().map_err(|_| CryptError::Malformed)?;
         let nonce = URL_SAFE_NO_PAD.decode(nonce).map_err(|_| CryptError::Malformed)?;
-        let ciphertext = URL_SAFE_NO_PAD.decode(ciphertext).map_err(|_| CryptError::Malformed)?;
+        let mut ciphertext = URL_SAFE_NO_PAD.decode(ciphertext).map_err(|_| CryptError::Malformed)?;
         if nonce.len() != NONCE_LEN {
             return Err(CryptError::Malformed);
         }
+        let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| CryptError::Malformed)?;
         let key = self.keys.get(&version).ok_or(CryptError::UnknownKeyVersion(version))?;
-        key.decrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &ciphertext,
-                aad: context.as_bytes(),
-            },
-        )
-        .map_err(|_| CryptError::Invalid)
+        let len = key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut ciphertext)
+            .map_err(|_| CryptError::Invalid)?
+            .len();
+        ciphertext.truncate(len);
+        Ok(ciphertext)
     }
 
     /// Opens an envelope and returns it as UTF-8 text.
@@ -214,5 +212,34 @@ mod tests {
         keys.insert(1, base64::engine::general_purpose::STANDARD.encode([0u8; 32]));
         assert!(matches!(Sealer::from_base64(&keys, 2), Err(CryptError::BadKey(_))));
         assert_eq!(Sealer::from_base64(&keys, 1).unwrap().current_version(), 1);
+    }
+
+    /// Envelopes sealed by the `aes-gcm` crate before sealing moved to aws-lc-rs: stored
+    /// refresh tokens sealed then must still open.
+    #[test]
+    fn values_sealed_by_the_previous_implementation_still_open() {
+        let keys = BTreeMap::from([
+            (1, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned()),
+            (2, base64::engine::general_purpose::STANDARD.encode([0x5a; 32])),
+        ]);
+        let s = Sealer::from_base64(&keys, 2).unwrap();
+        let context = "CONN#tenant-1#oid-1";
+        assert_eq!(
+            s.open_string(
+                "gw1.2.GLQbzP5MzWuGcPmV.Ij43V0NvHoO6M5mDLg_EAOYaUeyIYkCZnPF5t3h7sk4miQsnoC11u-Fnfik",
+                context
+            )
+            .unwrap(),
+            "0.AQ-refresh-token ünïcode"
+        );
+        assert_eq!(
+            s.open("gw1.1.E3v9FLzxtHqg6_FX.4Wo_xDtAbwTguaKjkH9H2w", context)
+                .unwrap(),
+            b""
+        );
+        assert_eq!(
+            s.open("gw1.1.E3v9FLzxtHqg6_FX.4Wo_xDtAbwTguaKjkH9H2w", "CONN#tenant-1#oid-2"),
+            Err(CryptError::Invalid)
+        );
     }
 }

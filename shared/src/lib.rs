@@ -1,6 +1,7 @@
 //! The library every graphwatch Lambda function uses.
 //!
 //! - [`config`]: typed settings from the environment
+//! - [`clients`]: the AWS SDK clients (with timeouts), the HTTP client and the start-up error
 //! - [`store`]: the single-table DynamoDB repository
 //! - [`secrets`]: the app secret from Secrets Manager, cached
 //! - [`crypt`]: AES-256-GCM sealing of stored credentials
@@ -13,6 +14,7 @@
 //! - [`tokens`]: access tokens for a stored connection (refresh, store the rotated token)
 //! - [`privacy`]: the privacy scanning engine (the `graphwatch-privacy` crate)
 
+pub mod clients;
 pub mod config;
 pub mod crypt;
 pub mod graph;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rand::RngCore;
+use rand::TryRng;
 
 use crate::graph::{GraphClient, GraphError, GraphSubscription, NewSubscription};
 use crate::identity::AccessToken;
@@ -28,7 +28,9 @@ pub const WRITE_WINDOW: Duration = Duration::from_secs(20);
 /// 32 random bytes, URL-safe base64 (43 characters): a subscription's clientState.
 pub fn random_client_state() -> String {
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random source answers");
     URL_SAFE_NO_PAD.encode(bytes)
 }
 

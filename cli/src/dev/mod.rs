@@ -19,12 +19,11 @@ use base64::Engine as _;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use graph_emulator::{Emulator, EmulatorConfig};
+use graphwatch_shared::clients;
 use graphwatch_shared::config::Config;
-use graphwatch_shared::graph;
 use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{ScanStatus, Store};
-use rand::RngCore;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use tokio::task::JoinHandle;
@@ -111,7 +110,7 @@ impl Stack {
             .with_context(|| format!("creating table {}", options.table))?;
         let secret_id = format!("{}-app", options.table);
         let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
+        rand::fill(&mut key[..]);
         secretsmanager
             .create_secret()
             .name(&secret_id)
@@ -269,7 +268,7 @@ struct Functions {
 impl Functions {
     fn new(config: &Config, store: &Store, secrets: impl Fn() -> SecretsCache) -> anyhow::Result<Self> {
         let oauth = Arc::new(oauth_callback::App::new(config.clone(), store.clone(), secrets())?);
-        let jwks = Jwks::new(graph::http_client()?, &config.login_base_url, "common");
+        let jwks = Jwks::new(clients::http_client()?, &config.login_base_url, "common");
         let webhook = Arc::new(graph_webhook::App::new(store.clone(), secrets(), jwks));
         let renew = Arc::new(renew_subscriptions::App::new(config.clone(), store.clone(), secrets())?);
         let scan = Arc::new(privacy_scan::App::new(config.clone(), store.clone(), secrets())?);

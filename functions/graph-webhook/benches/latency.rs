@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use graph_webhook::App;
-use graphwatch_shared::graph;
+use graphwatch_shared::clients;
 use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::notify::client_state_sha256;
 use graphwatch_shared::secrets::SecretsCache;
@@ -127,7 +127,7 @@ async fn main() {
     }
     // the deliveries carry no validation tokens, so the secret and the keys are never read
     let secrets = SecretsCache::new(graphwatch_testkit::secretsmanager(), "unused", Duration::from_secs(300));
-    let jwks = Jwks::new(graph::http_client().unwrap(), "http://127.0.0.1:9", "common");
+    let jwks = Jwks::new(clients::http_client().unwrap(), "http://127.0.0.1:9", "common");
     let app = App::new(store, secrets, jwks);
 
     println!("graph-webhook handler latency on DynamoDB Local ({ROUNDS} deliveries per size, after warm-up)");

@@ -9,8 +9,8 @@
 use std::convert::Infallible;
 
 use graph_webhook::App;
+use graphwatch_shared::clients::{self, SdkTimeouts};
 use graphwatch_shared::config::Config;
-use graphwatch_shared::graph;
 use graphwatch_shared::http::{self, ErrorCode};
 use graphwatch_shared::identity::Jwks;
 use lambda_http::{service_fn, Request};
@@ -20,9 +20,10 @@ static APP: OnceCell<App> = OnceCell::const_new();
 
 async fn app(config: &Config) -> Result<&'static App, reqwest::Error> {
     APP.get_or_try_init(|| async {
-        let (store, secrets) = config.store_and_secrets().await;
+        // Graph waits 3 s for the answer: the tight profile bounds every DynamoDB call
+        let (store, secrets) = clients::store_and_secrets(config, SdkTimeouts::WEBHOOK).await;
         // Graph signs validation tokens with the identity platform's common keys.
-        let jwks = Jwks::new(graph::http_client()?, &config.login_base_url, "common");
+        let jwks = Jwks::new(clients::http_client()?, &config.login_base_url, "common");
         Ok(App::new(store, secrets, jwks))
     })
     .await

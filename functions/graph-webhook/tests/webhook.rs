@@ -5,7 +5,7 @@ use std::time::Duration as StdDuration;
 
 use graph_emulator::{Emulator, EmulatorConfig, KeySlot, ValidationTokenSpec, DEMO_CLIENT_ID};
 use graph_webhook::{App, Outcome};
-use graphwatch_shared::graph;
+use graphwatch_shared::clients;
 use graphwatch_shared::identity::Jwks;
 use graphwatch_shared::notify::client_state_sha256;
 use graphwatch_shared::secrets::SecretsCache;
@@ -66,7 +66,7 @@ fn app_over(store: Store, emulator: &Emulator, secret_id: &str) -> App {
         secret_id,
         StdDuration::from_secs(300),
     );
-    let jwks = Jwks::new(graph::http_client().unwrap(), &emulator.login_base_url(), "common");
+    let jwks = Jwks::new(clients::http_client().unwrap(), &emulator.login_base_url(), "common");
     App::new(store, secrets, jwks)
 }
 

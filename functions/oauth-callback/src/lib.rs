@@ -45,7 +45,7 @@ const DRIVE_CHANGE_TYPE: &str = "updated";
 /// Longest error description from the identity platform that is logged.
 const MAX_LOGGED_DESCRIPTION: usize = 300;
 
-pub use graphwatch_shared::config::StartError;
+pub use graphwatch_shared::clients::StartError;
 
 /// A failed request: a stable code and a fixed public message (details are logged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +177,7 @@ pub struct App {
 impl App {
     /// Builds the function from its configuration, table and secret.
     pub fn new(config: Config, store: Store, secrets: SecretsCache) -> Result<Self, StartError> {
-        let http = graph::http_client()?;
+        let http = graphwatch_shared::clients::http_client()?;
         Ok(Self {
             identity: IdentityClient::new(http.clone(), &config)?,
             graph: GraphClient::new(http, &config.graph_base_url),

@@ -104,7 +104,7 @@ async fn happy_path_stores_everything_and_redirects_to_return_to() {
             &seal_context(DEMO_TENANT_ID, DEMO_USER_OID),
         )
         .unwrap();
-    let http = graphwatch_shared::graph::http_client().unwrap();
+    let http = graphwatch_shared::clients::http_client().unwrap();
     let identity = IdentityClient::new(http, &h.config).unwrap();
     let refreshed = identity
         .refresh(&secret, &RefreshToken::new(refresh_token))

@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::event::dynamodb;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use graphwatch_shared::config::Config;
-use graphwatch_shared::graph::{self, GraphClient, GraphError, RetryPolicy};
+use graphwatch_shared::graph::{GraphClient, GraphError, RetryPolicy};
 use graphwatch_shared::identity::IdentityClient;
 use graphwatch_shared::secrets::{SecretsCache, SecretsError};
 use graphwatch_shared::store::{PendingMark, ScanRecord, Store, StoreError};
@@ -55,7 +55,7 @@ use pass::time_left;
 /// left, checkpoints and hands the rest to a new invocation.
 pub const TIME_RESERVE: Duration = Duration::from_secs(60);
 
-pub use graphwatch_shared::config::StartError;
+pub use graphwatch_shared::clients::StartError;
 
 /// Why an invocation or a pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +131,7 @@ struct StreamItem {
 impl App {
     /// Builds the handler from its configuration, table and secret.
     pub fn new(config: Config, store: Store, secrets: SecretsCache) -> Result<App, StartError> {
-        let http = graph::http_client()?;
+        let http = graphwatch_shared::clients::http_client()?;
         let graph = GraphClient::new(http.clone(), &config.graph_base_url).with_retry(RetryPolicy {
             max_retries: 5,
             max_wait: Duration::from_secs(30),

@@ -71,7 +71,7 @@ const AUDIT_BATCH: usize = 25;
 /// Longest `last_error` kept on an item.
 const MAX_ERROR_LEN: usize = 300;
 
-pub use graphwatch_shared::config::StartError;
+pub use graphwatch_shared::clients::StartError;
 
 /// A failed invocation (Lambda retries the scheduled ones; stream records are reported
 /// one by one instead).
@@ -237,7 +237,7 @@ pub struct App {
 impl App {
     /// Builds the function from its configuration, table and secret.
     pub fn new(config: Config, store: Store, secrets: SecretsCache) -> Result<App, StartError> {
-        let http = graph::http_client()?;
+        let http = graphwatch_shared::clients::http_client()?;
         Ok(Self {
             identity: IdentityClient::new(http.clone(), &config)?,
             // a throttled renewal may wait longer than an HTTP request could

@@ -1,6 +1,7 @@
 //! Lambda entry point of renew-subscriptions: wires the table, the secret and the HTTP
 //! clients, then handles schedule and stream events until the deadline of each invocation.
 
+use graphwatch_shared::clients::{self, SdkTimeouts};
 use graphwatch_shared::config::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
 use renew_subscriptions::App;
@@ -10,7 +11,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     graphwatch_shared::telemetry::init();
     let config = Config::from_env()?;
-    let (store, secrets) = config.store_and_secrets().await;
+    let (store, secrets) = clients::store_and_secrets(&config, SdkTimeouts::STANDARD).await;
     let app = App::new(config, store, secrets)?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -15,7 +15,6 @@ mod model;
 
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -27,23 +26,8 @@ pub use model::*;
 
 use crate::identity::AccessToken;
 
-/// The `User-Agent` graphwatch sends to Graph and the identity platform.
-pub const USER_AGENT: &str = concat!("graphwatch/", env!("CARGO_PKG_VERSION"));
-
 /// Most requests one `$batch` may hold.
 pub const MAX_BATCH_REQUESTS: usize = 20;
-
-/// An HTTP client for Graph and the identity platform: graphwatch's `User-Agent`, no
-/// redirects followed (download URLs are read from the `302`; tokens never follow a
-/// redirect), connect and request timeouts.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .build()
-}
 
 /// How throttled (429), unavailable (5xx) and failed-to-connect calls are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +179,7 @@ pub struct GraphClient {
 
 impl GraphClient {
     /// A client of `graph_base_url` (including the version) with the default [`RetryPolicy`].
-    /// `http` should come from [`http_client`].
+    /// `http` should come from [`crate::clients::http_client`].
     pub fn new(http: reqwest::Client, graph_base_url: &str) -> Self {
         Self {
             http,
@@ -257,7 +241,7 @@ impl GraphClient {
                 Err(e) if e.is_connect() => (None, network(e)),
                 Err(e) => return Err(network(e)),
             };
-            let backoff = Duration::from_millis(200 * 2u64.pow(attempt) + rand::thread_rng().gen_range(0..100));
+            let backoff = Duration::from_millis(200 * 2u64.pow(attempt) + rand::random_range(0..100));
             let wait = wait.unwrap_or(backoff);
             if attempt >= self.retry.max_retries || wait > self.retry.max_wait {
                 return Err(match error {

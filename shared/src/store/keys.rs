@@ -90,8 +90,7 @@ pub fn audit_pk(at: OffsetDateTime) -> String {
 }
 
 pub fn audit_sk(at: OffsetDateTime) -> String {
-    use rand::Rng;
-    format!("{}#{:016x}", rfc3339_fixed_millis(at), rand::thread_rng().gen::<u64>())
+    format!("{}#{:016x}", rfc3339_fixed_millis(at), rand::random::<u64>())
 }
 
 /// A UTC timestamp with whole seconds and a fixed width, so that index sort keys

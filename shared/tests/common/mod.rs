@@ -48,7 +48,7 @@ pub async fn env(emulator_config: EmulatorConfig) -> Env {
         ("LOGIN_BASE_URL", emulator.login_base_url()),
     ]);
     let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let http = graphwatch_shared::graph::http_client().unwrap();
+    let http = graphwatch_shared::clients::http_client().unwrap();
     let identity = IdentityClient::new(http.clone(), &config).unwrap();
     Env {
         emulator,

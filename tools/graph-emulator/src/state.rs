@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use base64::Engine as _;
-use rand::RngCore as _;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -134,7 +133,7 @@ impl Shared {
 /// A random URL-safe token of `bytes` random bytes.
 pub(crate) fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
+    rand::fill(&mut buf[..]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 

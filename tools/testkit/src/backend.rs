@@ -74,7 +74,7 @@ impl Backend {
         Self {
             store: Store::new(dynamodb.clone(), &table),
             secret: AppSecret::parse(&secret_id, &secret_text).expect("a valid test secret"),
-            http: graphwatch_shared::graph::http_client().expect("an HTTP client"),
+            http: graphwatch_shared::clients::http_client().expect("an HTTP client"),
             dynamodb,
             secrets_client,
             secret_id,
