@@ -40,12 +40,13 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use futures::StreamExt as _;
 use graphwatch_shared::config::Config;
 use graphwatch_shared::graph::{self, GraphClient, GraphError, NewSubscription, RetryPolicy};
-use graphwatch_shared::identity::{AccessToken, IdentityClient, OAuthError, RefreshToken};
-use graphwatch_shared::secrets::{SecretsCache, SecretsError};
+use graphwatch_shared::identity::{AccessToken, IdentityClient};
+use graphwatch_shared::secrets::SecretsCache;
 use graphwatch_shared::store::{
     AuditEvent, AuditKind, ConnectionStatus, Store, StoreError, Subscription, SubscriptionAction,
 };
 use graphwatch_shared::subscriptions::{self, TenantWrites, WriteLimiter};
+use graphwatch_shared::tokens::{self, TokenError};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
@@ -597,93 +598,34 @@ impl App {
             .clone()
     }
 
+    /// Redeems the connection's refresh token through [`tokens::access`], the one token path.
     async fn fetch_access(&self, run: &Run, tenant_id: &str, user_oid: &str) -> Access {
-        let connection = match self.store.get_connection(tenant_id, user_oid).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
+        let secret = match self.secrets.get().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "app secret unavailable");
+                return Access::Unavailable;
+            }
+        };
+        match tokens::access(&self.store, &self.identity, &secret, tenant_id, user_oid).await {
+            Ok(tokens::Access::Token(token)) => Access::Token(token.access_token),
+            Ok(tokens::Access::NeedsConsent { lost_now }) => {
+                if lost_now {
+                    run.summary.consent_lost.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::debug!(tenant_id, user_oid, "connection needs consent: its subscriptions wait");
+                Access::NeedsConsent
+            }
+            Err(TokenError::UnknownConnection { .. }) => {
                 tracing::warn!(
                     tenant_id,
                     user_oid,
                     "subscriptions of an unknown connection are left alone"
                 );
-                return Access::NeedsConsent;
+                Access::NeedsConsent
             }
             Err(e) => {
-                tracing::error!(tenant_id, user_oid, error = %e, "connection unreadable");
-                return Access::Unavailable;
-            }
-        };
-        let key = connection.seal_context();
-        if connection.status != ConnectionStatus::Active {
-            tracing::debug!(connection = %key, status = ?connection.status, "connection not active: skipped");
-            return Access::NeedsConsent;
-        }
-        let secret = match self.secrets.get().await {
-            Ok(s) => s,
-            Err(e) => {
-                log_secret_failure(&e);
-                return Access::Unavailable;
-            }
-        };
-        let sealer = match secret.sealer() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "sealing keys unusable");
-                return Access::Unavailable;
-            }
-        };
-        let refresh_token = match sealer.open_string(&connection.sealed_refresh_token, &key) {
-            Ok(t) => RefreshToken::new(t),
-            Err(e) => {
-                tracing::error!(connection = %key, error = %e, "the sealed refresh token does not open");
-                return Access::Unavailable;
-            }
-        };
-        match self.identity.refresh(&secret, &refresh_token).await {
-            Ok(tokens) => {
-                if let Some(rotated) = tokens.refresh_token {
-                    let sealed = sealer.seal(rotated.secret().as_bytes(), &key);
-                    let stored = self
-                        .store
-                        .store_refresh_token(tenant_id, user_oid, &sealed, OffsetDateTime::now_utc())
-                        .await;
-                    if let Err(e) = stored {
-                        // the previous refresh token stays valid: the next run uses it
-                        tracing::warn!(connection = %key, error = %e, "rotated refresh token not stored");
-                    }
-                }
-                Access::Token(tokens.access_token)
-            }
-            Err(OAuthError::InvalidGrant { reason, codes }) => {
-                tracing::warn!(
-                    connection = %key, reason = ?reason, aadsts = ?codes,
-                    "refresh token refused: connection needs consent; its subscriptions wait until the user signs in again"
-                );
-                let now = OffsetDateTime::now_utc();
-                match self
-                    .store
-                    .set_connection_status(tenant_id, user_oid, ConnectionStatus::NeedsConsent, now)
-                    .await
-                {
-                    Ok(_) => {
-                        run.summary.consent_lost.fetch_add(1, Ordering::Relaxed);
-                        self.audit(
-                            run,
-                            AuditKind::ConsentLost,
-                            &key,
-                            format!("refresh refused: {reason:?} {codes:?}"),
-                        )
-                        .await;
-                        Access::NeedsConsent
-                    }
-                    Err(e) => {
-                        tracing::error!(connection = %key, error = %e, "needs_consent not recorded");
-                        Access::Unavailable
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(connection = %key, error = %e, "token refresh failed");
+                tracing::error!(tenant_id, user_oid, error = %e, "no access token");
                 Access::Unavailable
             }
         }
@@ -893,10 +835,6 @@ impl Op {
 /// A table failure after a Graph call: reported as transient so the work is retried.
 fn store_failure(e: StoreError) -> GraphError {
     GraphError::Transient(format!("table: {e}"))
-}
-
-fn log_secret_failure(e: &SecretsError) {
-    tracing::error!(error = %e, "app secret unavailable");
 }
 
 /// Reorders subscriptions (soonest expiry first) so that tenants take turns: one tenant's

@@ -1,12 +1,19 @@
 //! Connected accounts (`CONN#<tenant>#<oid>` / `CONN`): upserted at sign-in, read for their
 //! refresh token, and everything filed under one (its subscriptions and drives, via `gsi2`).
+//! Writes after a read (a rotated refresh token, a status) hold only while the connection is
+//! as it was read: `updated_at` is its version, so no item changes shape.
 
 use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
-use super::core::{from_item, s, to_item, ts, Conditional, Update, EXISTS};
+use super::core::{from_item, s, to_item, ts, Conditional, Update};
 use super::keys::*;
 use super::{Connection, ConnectionItems, ConnectionStatus, Store, StoreError};
+
+/// Condition: the connection is stored with the `updated_at` it was read with (`:read`). The
+/// stored text and [`ts`] are both the records' RFC 3339 serialisation, so an unchanged
+/// item compares equal.
+const UNCHANGED: &str = "updated_at = :read";
 
 impl Store {
     /// Creates or updates a connection; returns `true` when it already existed (a reconnect).
@@ -34,38 +41,39 @@ impl Store {
         self.get_record(connection_pk(tenant_id, user_oid), CONNECTION_SK).await
     }
 
-    /// Stores a rotated refresh token (already sealed); `false` when the connection is gone.
-    pub async fn store_refresh_token(
-        &self,
-        tenant_id: &str,
-        user_oid: &str,
-        sealed: &str,
-        now: OffsetDateTime,
-    ) -> Conditional<bool> {
+    /// Stores a rotated refresh token (already sealed) of the connection `read`; `false` when
+    /// the connection is gone or changed since it was read (see [`Store::set_connection_status`]).
+    pub async fn store_refresh_token(&self, read: &Connection, sealed: &str, now: OffsetDateTime) -> Conditional<bool> {
         self.update_if(Update {
-            key: (connection_pk(tenant_id, user_oid), CONNECTION_SK),
-            condition: EXISTS,
+            key: (connection_pk(&read.tenant_id, &read.user_oid), CONNECTION_SK),
+            condition: UNCHANGED,
             update: "SET sealed_refresh_token = :t, updated_at = :now",
             names: &[],
-            values: vec![(":t", s(sealed)), (":now", ts(now))],
+            values: vec![(":t", s(sealed)), (":now", ts(now)), (":read", ts(read.updated_at))],
         })
         .await
     }
 
-    /// Sets a connection's status; `false` when the connection is gone.
+    /// Sets the status of the connection `read`; `false` when the connection is gone or
+    /// changed since it was read. Every write of a connection stamps `updated_at`, so a
+    /// decision taken on an old read (a refresh token refused, a token rotated) never
+    /// overwrites a newer sign-in.
     pub async fn set_connection_status(
         &self,
-        tenant_id: &str,
-        user_oid: &str,
+        read: &Connection,
         status: ConnectionStatus,
         now: OffsetDateTime,
     ) -> Conditional<bool> {
         self.update_if(Update {
-            key: (connection_pk(tenant_id, user_oid), CONNECTION_SK),
-            condition: EXISTS,
+            key: (connection_pk(&read.tenant_id, &read.user_oid), CONNECTION_SK),
+            condition: UNCHANGED,
             update: "SET #status = :s, updated_at = :now",
             names: &[("#status", "status")],
-            values: vec![(":s", serde_dynamo::to_attribute_value(status)?), (":now", ts(now))],
+            values: vec![
+                (":s", serde_dynamo::to_attribute_value(status)?),
+                (":now", ts(now)),
+                (":read", ts(read.updated_at)),
+            ],
         })
         .await
     }
