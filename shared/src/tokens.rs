@@ -141,9 +141,8 @@ pub async fn redeem(
     store: &Store,
     identity: &IdentityClient,
     secret: &AppSecret,
-    connection: Connection,
+    mut connection: Connection,
 ) -> Result<Access, TokenError> {
-    let mut connection = connection;
     // a second try only after a reconnect raced a refusal: its refresh token is newer
     for _ in 0..2 {
         if connection.status != ConnectionStatus::Active {

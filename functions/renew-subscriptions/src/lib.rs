@@ -110,7 +110,8 @@ impl App {
     }
 
     /// Handles any event this function receives: the EventBridge scheduled envelope (renewal run),
-    /// {"task":"daily"}, or a DynamoDB stream event (returns {"batchItemFailures":[{"itemIdentifier": <SequenceNumber>}]}).
+    /// `{"task":"daily"}`, or a DynamoDB stream event (returns
+    /// `{"batchItemFailures":[{"itemIdentifier": <SequenceNumber>}]}`).
     pub async fn handle(&self, event: Value, deadline: SystemTime) -> Result<Value, Error> {
         if event.get("Records").is_some() {
             let event: StreamEvent = serde_json::from_value(event)
