@@ -3,7 +3,7 @@
 //! The secret is one JSON document (shape documented in `docs/secrets.md`):
 //! `{"client_id", "client_secret", "sealing_keys": {"<version>": "<base64 32 bytes>"},
 //! "current_sealing_key"?, "slack_webhook_url"?, "teams_webhook_url"?}`.
-//! Reads are cached for a TTL (default 300 s); [`SecretsCache::refresh`] forces a re-read,
+//! Reads are cached for a TTL (default 300 s); [`SecretsCache::reload`] forces a re-read,
 //! for example after the identity platform rejects the client secret.
 
 use std::collections::BTreeMap;
@@ -132,7 +132,7 @@ impl SecretsCache {
     }
 
     /// Re-reads the secret now, whatever the cache holds.
-    pub async fn refresh(&self) -> Result<Arc<AppSecret>, SecretsError> {
+    pub async fn reload(&self) -> Result<Arc<AppSecret>, SecretsError> {
         self.cached.lock().await.take();
         self.get().await
     }

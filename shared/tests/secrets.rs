@@ -51,7 +51,7 @@ async fn cache_serves_until_ttl_and_refresh_rereads() {
         "served from the cache within the TTL"
     );
     assert_eq!(
-        cache.refresh().await.unwrap().client_secret,
+        cache.reload().await.unwrap().client_secret,
         "second",
         "forced refresh re-reads"
     );

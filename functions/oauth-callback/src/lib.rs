@@ -395,7 +395,7 @@ impl App {
         let mut secret = self.secrets.get().await.map_err(Failure::secrets)?;
         let mut result = self.identity.exchange_code(&secret, code, verifier).await;
         if let Err(OAuthError::InvalidClient { .. }) = &result {
-            let fresh = self.secrets.refresh().await.map_err(Failure::secrets)?;
+            let fresh = self.secrets.reload().await.map_err(Failure::secrets)?;
             if fresh.client_secret != secret.client_secret || fresh.client_id != secret.client_id {
                 tracing::warn!("client credentials refused: retrying with the re-read secret");
                 secret = fresh;

@@ -16,7 +16,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = event.context.deadline();
-        app.handle(event.payload, deadline)
+        // boxed: under the runtime's own futures, a renewal run's would nest past the
+        // compiler's query depth limit
+        Box::pin(app.handle(event.payload, deadline))
             .await
             .map_err(lambda_runtime::Error::from)
     }))

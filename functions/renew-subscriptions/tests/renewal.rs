@@ -375,15 +375,17 @@ async fn daily_task_and_malformed_events() {
         h.put(&sub).await;
         expired.push(sub);
     }
-    h.store
-        .set_connection_status(
-            &people[1].tenant_id,
-            &people[1].oid,
-            ConnectionStatus::NeedsConsent,
-            now,
-        )
+    let read = h
+        .store
+        .get_connection(&people[1].tenant_id, &people[1].oid)
         .await
+        .unwrap()
         .unwrap();
+    assert!(h
+        .store
+        .set_connection_status(&read, ConnectionStatus::NeedsConsent, now)
+        .await
+        .unwrap());
     let answer = h
         .app
         .handle(event("schedule-daily.json", |_| {}), full_deadline())
