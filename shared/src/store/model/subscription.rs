@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-
 /// What the renewal function is asked to do with a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
