@@ -139,7 +139,7 @@ async fn write(store: &Store, effect: Effect, now: OffsetDateTime) -> Result<App
             store.stamp_subscription_notification(&subscription_id, now).await?;
             Ok(Applied::Done)
         }
-        Effect::AuditRejection { subject, detail, .. } => {
+        Effect::AuditRejection { subject, detail } => {
             let event = AuditEvent {
                 at: now,
                 kind: AuditKind::NotificationRejected,
@@ -148,7 +148,7 @@ async fn write(store: &Store, effect: Effect, now: OffsetDateTime) -> Result<App
             };
             // a lost audit line is no reason for Graph to redeliver
             if let Err(e) = store.audit(&event).await {
-                tracing::error!(error = %e, "cannot audit a rejected notification");
+                tracing::error!(error = %e, "cannot audit rejected notifications");
             }
             Ok(Applied::Done)
         }

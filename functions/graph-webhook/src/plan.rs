@@ -21,6 +21,14 @@ use time::OffsetDateTime;
 /// per delivery.
 pub const STAMP_INTERVAL: time::Duration = time::Duration::minutes(1);
 
+/// Rejected notifications a delivery's one audit item names; the rest are only counted. The
+/// webhook is a public endpoint: a forged delivery of thousands of notifications costs one
+/// audit write, however many it holds.
+pub const AUDITED_REJECTIONS: usize = 5;
+
+/// Characters kept of each forged value (subscription id, tenant, resource) an audit quotes.
+const AUDITED_CHARS: usize = 64;
+
 /// Why a notification was not acted on; serialised as its audit name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RejectReason {
@@ -152,13 +160,13 @@ pub enum Effect {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         marks: Vec<String>,
     },
-    /// Audit `notification_rejected`. A failed audit is logged and does not change the answer.
+    /// Audit `notification_rejected`, once per delivery (subject `BATCH`): the count per
+    /// reason and the first [`AUDITED_REJECTIONS`] notifications, their values truncated,
+    /// never the presented clientState. A failed audit is logged and does not change the answer.
     AuditRejection {
-        /// `SUB#{id}`, or `BATCH` when validation tokens refused the whole delivery.
+        /// `BATCH`.
         subject: String,
-        /// Why.
-        reason: RejectReason,
-        /// The audit detail: the reason's name first, never the presented clientState.
+        /// What was rejected and why.
         detail: String,
     },
 }
@@ -188,7 +196,6 @@ pub fn refused(batch: &NotificationBatch, check: &str, now: OffsetDateTime) -> P
         dedupe_marks: Vec::new(),
         effects: vec![Effect::AuditRejection {
             subject: "BATCH".into(),
-            reason,
             detail: format!(
                 "{}: check {check}, {} notifications",
                 reason.as_str(),
@@ -215,8 +222,8 @@ struct Planner<'a> {
     drives: BTreeMap<&'a str, (u64, Vec<String>)>,
     /// Per subscription due a stamp: the marks it depends on (`None`: stamped whatever).
     stamps: BTreeMap<&'a str, Option<Vec<String>>>,
-    /// Audits, in delivery order.
-    audits: Vec<Effect>,
+    /// The first rejected notifications, described for the delivery's audit item.
+    rejected: Vec<String>,
 }
 
 impl<'a> Planner<'a> {
@@ -229,22 +236,21 @@ impl<'a> Planner<'a> {
             keys: HashSet::new(),
             drives: BTreeMap::new(),
             stamps: BTreeMap::new(),
-            audits: Vec::new(),
+            rejected: Vec::new(),
         }
     }
 
     fn reject(&mut self, n: &ChangeNotification, reason: RejectReason) {
         self.counts.reject(reason);
-        self.audits.push(Effect::AuditRejection {
-            subject: format!("SUB#{}", n.subscription_id),
-            reason,
-            detail: format!(
-                "{}: tenant {:?}, resource {:?}",
+        if self.rejected.len() < AUDITED_REJECTIONS {
+            self.rejected.push(format!(
+                "SUB#{} {} (tenant {:?}, resource {:?})",
+                truncated(&n.subscription_id),
                 reason.as_str(),
-                n.tenant_id.as_deref().unwrap_or(""),
-                n.resource.as_deref().unwrap_or("")
-            ),
-        });
+                truncated(n.tenant_id.as_deref().unwrap_or("")),
+                truncated(n.resource.as_deref().unwrap_or(""))
+            ));
+        }
     }
 
     fn lifecycle(&mut self, n: &ChangeNotification, sub: &'a Subscription, event: LifecycleEvent, position: usize) {
@@ -332,13 +338,47 @@ impl<'a> Planner<'a> {
             subscription_id: id.to_owned(),
             marks: marks.unwrap_or_default(),
         }));
-        effects.extend(self.audits);
+        let per_reason: Vec<String> = [
+            (
+                RejectReason::UnknownSubscription,
+                self.counts.rejected_unknown_subscription,
+            ),
+            (RejectReason::ClientState, self.counts.rejected_client_state),
+            (RejectReason::Tenant, self.counts.rejected_tenant),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(reason, n)| format!("{} {n}", reason.as_str()))
+        .collect();
+        if !per_reason.is_empty() {
+            let total = self.counts.rejected_unknown_subscription
+                + self.counts.rejected_client_state
+                + self.counts.rejected_tenant;
+            let unnamed = total - self.rejected.len();
+            let more = if unnamed > 0 {
+                format!("; and {unnamed} more")
+            } else {
+                String::new()
+            };
+            effects.push(Effect::AuditRejection {
+                subject: "BATCH".into(),
+                detail: format!("{}: {}{more}", per_reason.join(", "), self.rejected.join("; ")),
+            });
+        }
         Plan {
             now: self.now,
             dedupe_marks: self.dedupe_marks,
             effects,
             counts: self.counts,
         }
+    }
+}
+
+/// At most [`AUDITED_CHARS`] characters of a value a forger chose.
+fn truncated(value: &str) -> String {
+    match value.char_indices().nth(AUDITED_CHARS) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
     }
 }
 

@@ -50,6 +50,7 @@ fixtures! {
     unknown_subscription,
     client_state_mismatch,
     tenant_mismatch,
+    rejection_flood,
     lifecycle_reauthorization_required,
     lifecycle_subscription_removed,
     lifecycle_missed,
@@ -192,7 +193,6 @@ fn a_refused_validation_token_refuses_the_batch() {
             "effects": [{
                 "effect": "audit_rejection",
                 "subject": "BATCH",
-                "reason": "validation_token_invalid",
                 "detail": "validation_token_invalid: check aud, 2 notifications",
             }],
             "counts": Outcome { rejected_validation_token: 2, ..Outcome::default() },

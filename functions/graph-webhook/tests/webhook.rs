@@ -306,14 +306,56 @@ async fn forged_unknown_and_cross_tenant_notifications_have_no_effect_and_are_au
         .filter(|a| a.kind == AuditKind::NotificationRejected)
         .map(|a| a.detail.clone())
         .collect();
-    assert_eq!(details.len(), 8);
-    for reason in ["client_state_mismatch", "tenant_mismatch", "unknown_subscription"] {
-        assert!(details.iter().any(|d| d.starts_with(reason)), "{reason} audited");
+    assert_eq!(details.len(), 2, "one audit item per delivery: {details:?}");
+    for reason in ["client_state_mismatch 2", "tenant_mismatch 1", "unknown_subscription 1"] {
+        assert!(
+            details.iter().all(|d| d.contains(reason)),
+            "{reason} audited: {details:?}"
+        );
     }
     assert!(
         !details.iter().any(|d| d.contains("forged-client-state")),
         "clientState values are never stored"
     );
+}
+
+#[tokio::test]
+async fn a_forged_flood_costs_one_audit_item() {
+    let f = fixture().await;
+    idle_drive(&f.store, SUB, DRIVE, CLIENT_STATE).await;
+    // about 140 bytes each, so 5,000 stay under the 1 MiB body limit
+    let forged: Vec<_> = (0..5_000)
+        .map(|i| {
+            json!({"subscriptionId": format!("00000000-0000-4000-8000-{i:012}"), "clientState": "guess",
+                   "tenantId": TENANT, "changeType": "updated", "resource": "/drives/x/root"})
+        })
+        .collect();
+    let batch = json!({ "value": forged });
+    let r = f
+        .app
+        .handle(request(&with_body(event("webhook-change-batch.json"), &batch)))
+        .await;
+    assert_eq!(r.status(), 202);
+    let rejected: Vec<_> = f
+        .store
+        .audit_events(now())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == AuditKind::NotificationRejected)
+        .collect();
+    assert_eq!(rejected.len(), 1, "one audit item for 5,000 forged notifications");
+    assert!(
+        rejected[0].detail.starts_with("unknown_subscription 5000: "),
+        "{}",
+        rejected[0].detail
+    );
+    assert!(
+        rejected[0].detail.ends_with("; and 4995 more"),
+        "{}",
+        rejected[0].detail
+    );
+    assert!(!f.store.get_drive(DRIVE).await.unwrap().unwrap().pending);
 }
 
 #[tokio::test]
