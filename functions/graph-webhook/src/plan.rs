@@ -338,22 +338,21 @@ impl<'a> Planner<'a> {
             subscription_id: id.to_owned(),
             marks: marks.unwrap_or_default(),
         }));
-        let per_reason: Vec<String> = [
+        let rejections = [
             (
                 RejectReason::UnknownSubscription,
                 self.counts.rejected_unknown_subscription,
             ),
             (RejectReason::ClientState, self.counts.rejected_client_state),
             (RejectReason::Tenant, self.counts.rejected_tenant),
-        ]
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(reason, n)| format!("{} {n}", reason.as_str()))
-        .collect();
-        if !per_reason.is_empty() {
-            let total = self.counts.rejected_unknown_subscription
-                + self.counts.rejected_client_state
-                + self.counts.rejected_tenant;
+        ];
+        let total: usize = rejections.iter().map(|(_, n)| n).sum();
+        if total > 0 {
+            let per_reason: Vec<String> = rejections
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(reason, n)| format!("{} {n}", reason.as_str()))
+                .collect();
             let unnamed = total - self.rejected.len();
             let more = if unnamed > 0 {
                 format!("; and {unnamed} more")
